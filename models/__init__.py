@@ -1,0 +1,1 @@
+"""Model manifests (YAML), installed as the package data ``wildpose.manifests``."""

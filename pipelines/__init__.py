@@ -1,0 +1,1 @@
+"""Run presets (YAML) for ``--pipeline NAME``, installed as ``wildpose.presets``."""

@@ -1,0 +1,5 @@
+"""``python -m wildpose`` (also what torchrun runs: ``torchrun ... -m wildpose train CONFIG``)."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,185 @@
+"""The ``wildpose`` command line (click). Contract: ``../shared/design/architecture.md`` section 3.
+
+Exit codes: 0 success; 1 some inputs failed; 2 usage or configuration error. Errors are one line
+naming the file and the cause; ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import traceback
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .errors import ConfigError, WildposeError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="wildpose")
+@click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """wildpose: tracked animal poses from wildlife footage (detection, CLAMP pose, identities,
+    Kalman smoothing) written to Parquet/CSV."""
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+
+
+@cli.command("models")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def models_cmd(as_json: bool) -> None:
+    """List known models and whether their weights are present locally."""
+    from .pose.manifest import find_weights, load_manifest, manifest_names, weights_dirs
+
+    rows = []
+    for name in manifest_names():
+        m = load_manifest(name)
+        if m.weights.get("random_init_seed") is not None and not m.weights.get("file"):
+            status, where = "random init (built in)", ""
+        else:
+            found = find_weights(m)
+            status = "present" if found else "missing"
+            where = str(found) if found else str(m.weights.get("file", ""))
+        rows.append(
+            {
+                "name": name,
+                "arch": m.arch,
+                "keypoints": len(m.keypoints),
+                "input": f"{m.input_size[0]}x{m.input_size[1]}",
+                "weights": status,
+                "file": where,
+                "description": m.description,
+            }
+        )
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    click.echo(f"{'name':<22} {'arch':<8} {'K':>3} {'input':<8} weights")
+    for r in rows:
+        extra = f"  {r['file']}" if r["file"] else ""
+        click.echo(
+            f"{r['name']:<22} {r['arch']:<8} {r['keypoints']:>3} {r['input']:<8} "
+            f"{r['weights']}{extra}"
+        )
+    click.echo(f"\nweights are looked up in: {', '.join(str(d) for d in weights_dirs())}")
+
+
+def _versions() -> dict[str, str]:
+    import importlib.metadata as md
+
+    out = {"wildpose": __version__, "python": platform.python_version()}
+    for dist in (
+        "torch",
+        "open_clip_torch",
+        "timm",
+        "ultralytics",
+        "supervision",
+        "av",
+        "decord",
+        "numpy",
+        "pandas",
+        "pyarrow",
+        "filterpy",
+    ):
+        try:
+            out[dist] = md.version(dist)
+        except md.PackageNotFoundError:
+            out[dist] = "not installed"
+    return out
+
+
+@cli.command("info")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def info_cmd(as_json: bool) -> None:
+    """Versions, compute devices and available video decoders."""
+    import torch
+
+    devices = ["cpu"]
+    if torch.cuda.is_available():
+        devices += [
+            f"cuda:{i} ({torch.cuda.get_device_name(i)})" for i in range(torch.cuda.device_count())
+        ]
+    decoders = []
+    for mod in ("decord", "av"):
+        try:
+            __import__(mod)
+            decoders.append("pyav" if mod == "av" else mod)
+        except Exception:
+            pass
+    data = {
+        "versions": _versions(),
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "devices": devices,
+        "decoders": decoders,
+    }
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    for k, v in data["versions"].items():
+        click.echo(f"{k:<16} {v}")
+    click.echo(f"{'platform':<16} {data['platform']}")
+    click.echo(f"{'cpus':<16} {data['cpu_count']} (torch threads {data['torch_threads']})")
+    click.echo(f"{'devices':<16} {', '.join(devices)}")
+    click.echo(f"{'decoders':<16} {', '.join(decoders) or 'none'}")
+
+
+@cli.command("convert")
+@click.argument("official", type=click.Path(path_type=Path))
+@click.option(
+    "--arch",
+    required=True,
+    type=click.Choice(["rn50", "vitb16", "vitl14"]),
+    help="Backbone of the official checkpoint.",
+)
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Where to write the wildpose checkpoint (.pt).",
+)
+def convert_cmd(official: Path, arch: str, output: Path) -> None:
+    """Convert an official CLAMP checkpoint (AP-10K release) into a wildpose checkpoint.
+
+    Unused official tensors are dropped; a missing or mis-shaped required tensor fails the
+    conversion with all of their names. Put the result in a weights folder (see `wildpose
+    models`) under the manifest's file name to use it as clamp-ARCH-ap10k.
+    """
+    from .pose.convert import convert_official
+
+    sha = convert_official(official, arch, output)
+    click.echo(f"wrote {output} (sha256 {sha})")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: run the click group, turning WildposeErrors into one line."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    try:
+        cli.main(args=args, prog_name="wildpose", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("wildpose: interrupted", err=True)
+        sys.exit(130)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(2 if e.exit_code == 1 or isinstance(e, click.UsageError) else e.exit_code)
+    except WildposeError as e:
+        if debug:
+            traceback.print_exc()
+        click.echo(f"wildpose: error: {e}", err=True)
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        click.echo("wildpose: interrupted", err=True)
+        sys.exit(130)
+    sys.exit(0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

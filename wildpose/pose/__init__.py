@@ -1,0 +1,1 @@
+"""CLAMP pose estimation: model, heatmap codec, crops, predictor and checkpoints."""

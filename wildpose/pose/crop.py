@@ -1,0 +1,163 @@
+"""Top-down crop geometry: boxes to centre/scale, the crop affine and its inverse.
+
+Conventions (mmpose 0.x, which the official CLAMP weights were trained with):
+- ``center`` (N, 2) is the box centre in image px; ``scale`` (N, 2) is the crop size in units of
+  200 px, so the crop covers ``scale * 200`` image px around ``center``.
+- The crop maps ``center - scale*200/2`` to crop pixel 0 and ``center + scale*200/2`` to crop pixel
+  ``output_size`` (no half-pixel offset, no UDP). Rotation is about the centre, in degrees
+  counter-clockwise as in mmpose.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+PIXEL_STD = 200.0
+
+
+def box_to_center_scale(
+    xyxy: np.ndarray, aspect_ratio: float = 1.0, padding: float = 1.25
+) -> tuple[np.ndarray, np.ndarray]:
+    """Boxes (N, 4) x1y1x2y2 image px -> centre (N, 2) px and scale (N, 2) in 200-px units.
+
+    The shorter side is enlarged so that width / height == ``aspect_ratio`` (the model input's),
+    then both are multiplied by ``padding``. Works for any leading shape ``(..., 4)``.
+    """
+    xyxy = np.asarray(xyxy, dtype=np.float64)
+    x1, y1, x2, y2 = np.moveaxis(xyxy, -1, 0)
+    w = x2 - x1
+    h = y2 - y1
+    center = np.stack([x1 + 0.5 * w, y1 + 0.5 * h], axis=-1)
+    w2 = np.where(w > aspect_ratio * h, w, h * aspect_ratio)
+    h2 = np.where(w > aspect_ratio * h, w / aspect_ratio, h)
+    scale = np.stack([w2, h2], axis=-1) / PIXEL_STD * padding
+    return center.astype(np.float32), scale.astype(np.float32)
+
+
+def affine_matrix(
+    center: np.ndarray,
+    scale: np.ndarray,
+    rotation: np.ndarray | float,
+    output_size: tuple[int, int],
+    inverse: bool = False,
+) -> np.ndarray:
+    """Affine matrices (N, 2, 3) mapping image px to crop px (or back, with ``inverse``).
+
+    ``center`` (N, 2) px, ``scale`` (N, 2) in 200-px units, ``rotation`` (N,) or scalar degrees,
+    ``output_size`` (width, height) of the crop in px. Equal to mmpose's three-point
+    ``get_affine_transform`` (which solves for the same similarity), in closed form and batched.
+    The mapping uses only ``scale[:, 0]`` (mmpose does the same), so the aspect ratio of ``scale``
+    must match ``output_size``.
+    """
+    center = np.asarray(center, dtype=np.float64).reshape(-1, 2)
+    scale = np.asarray(scale, dtype=np.float64).reshape(-1, 2)
+    n = center.shape[0]
+    rot = np.broadcast_to(np.asarray(rotation, dtype=np.float64), (n,))
+    out_w, out_h = float(output_size[0]), float(output_size[1])
+    src_w = scale[:, 0] * PIXEL_STD
+    s = out_w / src_w  # image px -> crop px
+    theta = np.deg2rad(rot)
+    cos, sin = np.cos(theta), np.sin(theta)
+    # crop = s * R(-theta) (img - center) + (out_w/2, out_h/2); mmpose rotates the source
+    # direction vector by +theta, which is the image rotating by -theta in the crop.
+    a = s * cos
+    b = s * sin
+    m = np.empty((n, 2, 3), dtype=np.float64)
+    m[:, 0, 0] = a
+    m[:, 0, 1] = b
+    m[:, 1, 0] = -b
+    m[:, 1, 1] = a
+    m[:, 0, 2] = out_w / 2 - (a * center[:, 0] + b * center[:, 1])
+    m[:, 1, 2] = out_h / 2 - (-b * center[:, 0] + a * center[:, 1])
+    if inverse:
+        m = invert_affine(m)
+    return m
+
+
+def invert_affine(m: np.ndarray) -> np.ndarray:
+    """Invert affine matrices (N, 2, 3)."""
+    lin = m[:, :, :2]
+    inv_lin = np.linalg.inv(lin)
+    inv_t = -np.einsum("nij,nj->ni", inv_lin, m[:, :, 2])
+    return np.concatenate([inv_lin, inv_t[:, :, None]], axis=2)
+
+
+def apply_affine(m: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Apply (N, 2, 3) affines to points (N, K, 2) -> (N, K, 2)."""
+    return np.einsum("nij,nkj->nki", m[:, :, :2], points) + m[:, None, :, 2]
+
+
+@dataclass(frozen=True)
+class CropTransform:
+    """Image <-> crop mapping for N crops (rotation-free, as at inference).
+
+    ``center`` (N, 2) px, ``scale`` (N, 2) in 200-px units, ``size`` (width, height) of the crop.
+    """
+
+    center: np.ndarray
+    scale: np.ndarray
+    size: tuple[int, int]
+
+    @classmethod
+    def from_boxes(
+        cls, xyxy: np.ndarray, size: tuple[int, int], padding: float = 1.25
+    ) -> CropTransform:
+        center, scale = box_to_center_scale(xyxy, size[0] / size[1], padding)
+        return cls(center.reshape(-1, 2), scale.reshape(-1, 2), (int(size[0]), int(size[1])))
+
+    def __len__(self) -> int:
+        return int(self.center.shape[0])
+
+    def matrix(self, inverse: bool = False) -> np.ndarray:
+        return affine_matrix(self.center, self.scale, 0.0, self.size, inverse=inverse)
+
+    def to_crop(self, points: np.ndarray) -> np.ndarray:
+        """Image px (N, K, 2) -> crop px (N, K, 2)."""
+        return apply_affine(self.matrix(), np.asarray(points, dtype=np.float64)).astype(np.float32)
+
+    def to_image(self, points: np.ndarray) -> np.ndarray:
+        """Crop px (N, K, 2) -> image px (N, K, 2)."""
+        m = self.matrix(inverse=True)
+        return apply_affine(m, np.asarray(points, dtype=np.float64)).astype(np.float32)
+
+
+def crop_images(
+    images: torch.Tensor,
+    image_index: torch.Tensor,
+    transform: CropTransform,
+) -> torch.Tensor:
+    """Cut N crops out of a stack of frames in one batched bilinear resample.
+
+    ``images``: (F, 3, H, W) float frames (any device); ``image_index``: (N,) long, the frame of
+    each crop; returns (N, 3, h, w) with zeros outside the frame (cv2.warpAffine's constant
+    border). Pixel centres follow cv2: crop pixel (i, j) samples the image at
+    ``inverse_affine @ (j, i, 1)``.
+    """
+    n = len(transform)
+    out_w, out_h = transform.size
+    if n == 0:
+        return images.new_zeros((0, images.shape[1], out_h, out_w))
+    _, _, h, w = images.shape
+    inv = torch.as_tensor(transform.matrix(inverse=True), dtype=torch.float64)
+    # crop px -> image px, then image px -> grid_sample's [-1, 1] (align_corners=True: -1 is the
+    # centre of pixel 0, +1 the centre of pixel W-1, which is cv2's convention).
+    to_norm = torch.tensor(
+        [[2.0 / max(w - 1, 1), 0.0, -1.0], [0.0, 2.0 / max(h - 1, 1), -1.0]], dtype=torch.float64
+    )
+    lin = to_norm[:, :2] @ inv[:, :, :2]
+    trans = (to_norm[:, :2] @ inv[:, :, 2:]).squeeze(-1) + to_norm[:, 2]
+    ys, xs = torch.meshgrid(
+        torch.arange(out_h, dtype=torch.float64),
+        torch.arange(out_w, dtype=torch.float64),
+        indexing="ij",
+    )
+    pix = torch.stack([xs, ys], dim=-1).reshape(-1, 2)  # (h*w, 2)
+    grid = torch.einsum("nij,pj->npi", lin, pix) + trans[:, None, :]
+    grid = grid.reshape(n, out_h, out_w, 2).to(device=images.device, dtype=images.dtype)
+    src = images.index_select(0, image_index.to(images.device))
+    return torch.nn.functional.grid_sample(
+        src, grid, mode="bilinear", padding_mode="zeros", align_corners=True
+    )
