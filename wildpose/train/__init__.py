@@ -1,0 +1,1 @@
+"""Training: datasets, augmentation, targets, losses and the training loop."""
