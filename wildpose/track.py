@@ -1,0 +1,130 @@
+"""Identities: ByteTrack on detector boxes assigns each animal a ``track_id`` >= 1.
+
+:class:`Tracker` wraps Roboflow's ByteTrack (``trackers.ByteTrackTracker``, the successor of
+``supervision.ByteTrack``, which current supervision releases no longer ship) so that it never
+sees or mutates our arrays: it receives fresh ``supervision.Detections`` carrying a row index in
+their ``data`` dict, and that index realigns the poses with the tracked boxes it returns.
+
+Behaviour worth knowing:
+
+- Association is by box IoU against a Kalman-predicted box, in two stages (confident boxes
+  first, then the rest); there is no appearance model.
+- A new animal gets its id when its track is confirmed: on its second consecutive matched
+  frame for ``minimum_consecutive_frames`` 1 or 2, on the Nth for N > 2. Its earlier detections
+  have no id yet and are therefore not returned, nor are detections too weak to start a track
+  (below ``track_activation_threshold``) that match no track.
+- Leaving and coming back: a track that matches nothing is kept "lost" for
+  ``lost_track_buffer_s`` seconds of video time (measured with ``time_s``, so skipped frames
+  count as the time they span). An animal that reappears within that time, near where the
+  Kalman filter predicts it, gets its old id back; after that the track is dropped and the
+  animal gets a new id (a new animal, as far as the output can tell). Ids are never reused.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from wildpose.types import Detections, Poses, TrackedPoses
+
+_INDEX_KEY = "wildpose_index"
+
+
+class Tracker:
+    """ByteTrack identities for the animals of one video, fed frame by frame in time order.
+
+    ``fps`` is the rate of the frames passed to :meth:`update` (it scales the Kalman motion
+    model). ``track_activation_threshold``: minimum detector score to start a track, also the
+    split between the two association stages. ``minimum_matching_threshold``: the largest
+    matching cost ``1 - IoU`` accepted (0.8 means IoU >= 0.2 with the predicted box).
+    ``minimum_consecutive_frames``: consecutive matches before a track gets an id.
+    """
+
+    def __init__(
+        self,
+        fps: float,
+        *,
+        track_activation_threshold: float = 0.25,
+        lost_track_buffer_s: float = 1.0,
+        minimum_matching_threshold: float = 0.8,
+        minimum_consecutive_frames: int = 1,
+    ) -> None:
+        from trackers import ByteTrackTracker
+
+        if not fps > 0:
+            raise ValueError(f"fps must be positive, got {fps}")
+        if lost_track_buffer_s < 0:
+            raise ValueError(f"lost_track_buffer_s must be >= 0, got {lost_track_buffer_s}")
+        # trackers expresses the buffer in frames at 30 fps; with timestamps it is buffer/30 s.
+        self._byte_track = ByteTrackTracker(
+            lost_track_buffer=round(lost_track_buffer_s * 30.0),
+            frame_rate=float(fps),
+            track_activation_threshold=track_activation_threshold,
+            high_conf_det_threshold=track_activation_threshold,
+            minimum_iou_threshold=1.0 - minimum_matching_threshold,
+            minimum_consecutive_frames=minimum_consecutive_frames,
+        )
+        self._last_time_s: float | None = None
+
+    def update(
+        self, frame: int, time_s: float, detections: Detections, poses: Poses
+    ) -> TrackedPoses:
+        """Assign ids to one frame's animals; ``time_s`` must increase from call to call.
+
+        ``detections`` and ``poses`` are aligned along N. Returns only the animals that have
+        an id, in the tracker's order, with their detections and poses selected to match;
+        the inputs are not modified.
+        """
+        import supervision as sv
+
+        if len(detections) != len(poses):
+            raise ValueError(f"{len(detections)} detections but {len(poses)} poses")
+        if self._last_time_s is not None and not time_s > self._last_time_s:
+            raise ValueError(f"frame {frame}: time {time_s} s does not follow {self._last_time_s}")
+        self._last_time_s = time_s
+        n = len(detections)
+        query = sv.Detections(
+            xyxy=np.array(detections.xyxy, dtype=np.float32).reshape(n, 4),
+            confidence=np.array(detections.score, dtype=np.float32),
+            class_id=np.zeros(n, dtype=int),
+            data={_INDEX_KEY: np.arange(n)},
+        )
+        result = self._byte_track.update(query, timestamp=float(time_s))
+        keep = result.tracker_id >= 0
+        index = np.asarray(result.data.get(_INDEX_KEY, np.zeros(0, int)), dtype=np.intp)[keep]
+        return TrackedPoses(
+            frame=frame,
+            time_s=time_s,
+            detections=detections[index],
+            poses=poses[index],
+            track_id=result.tracker_id[keep].astype(np.int64) + 1,  # trackers counts from 0
+        )
+
+    def reset(self) -> None:
+        """Forget all tracks (between videos); ids start again from 1."""
+        self._byte_track.reset()
+        self._last_time_s = None
+
+
+class FixedIdTracker:
+    """Identities for ``full-frame`` detection: the single box of every frame is track 1.
+
+    With several boxes per frame they get ids 1..N in box order (no association is done).
+    """
+
+    def update(
+        self, frame: int, time_s: float, detections: Detections, poses: Poses
+    ) -> TrackedPoses:
+        """Return all animals with ids 1..N; the inputs are not modified."""
+        if len(detections) != len(poses):
+            raise ValueError(f"{len(detections)} detections but {len(poses)} poses")
+        every = np.arange(len(detections))
+        return TrackedPoses(
+            frame=frame,
+            time_s=time_s,
+            detections=detections[every],
+            poses=poses[every],
+            track_id=np.arange(1, len(detections) + 1, dtype=np.int64),
+        )
+
+    def reset(self) -> None:
+        """Nothing to forget."""
