@@ -23,8 +23,9 @@ _real_connect = socket.socket.connect
 
 def _guarded_connect(self: socket.socket, address, *args, **kwargs):  # noqa: ANN001
     host = address[0] if isinstance(address, tuple) else address
-    if isinstance(host, str) and (host in ("localhost", "::1") or host.startswith("127.")
-                                  or self.family == socket.AF_UNIX):
+    if isinstance(host, str) and (
+        host in ("localhost", "::1") or host.startswith("127.") or self.family == socket.AF_UNIX
+    ):
         return _real_connect(self, address, *args, **kwargs)
     raise RuntimeError(f"test tried to reach the network: {address!r}")
 

@@ -16,7 +16,9 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .errors import ConfigError, WildposeError
+from .about import versions
+from .config import RunConfig, resolve_run_config
+from .errors import WildposeError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -69,30 +71,6 @@ def models_cmd(as_json: bool) -> None:
     click.echo(f"\nweights are looked up in: {', '.join(str(d) for d in weights_dirs())}")
 
 
-def _versions() -> dict[str, str]:
-    import importlib.metadata as md
-
-    out = {"wildpose": __version__, "python": platform.python_version()}
-    for dist in (
-        "torch",
-        "open_clip_torch",
-        "timm",
-        "ultralytics",
-        "supervision",
-        "av",
-        "decord",
-        "numpy",
-        "pandas",
-        "pyarrow",
-        "filterpy",
-    ):
-        try:
-            out[dist] = md.version(dist)
-        except md.PackageNotFoundError:
-            out[dist] = "not installed"
-    return out
-
-
 @cli.command("info")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def info_cmd(as_json: bool) -> None:
@@ -112,7 +90,7 @@ def info_cmd(as_json: bool) -> None:
         except Exception:
             pass
     data = {
-        "versions": _versions(),
+        "versions": versions(),
         "platform": platform.platform(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
@@ -158,6 +136,160 @@ def convert_cmd(official: Path, arch: str, output: Path) -> None:
     click.echo(f"wrote {output} (sha256 {sha})")
 
 
+def run_options(f):
+    """Options shared by ``track`` and ``batch`` (model, detector, device, output)."""
+    opts = [
+        click.option(
+            "--pose",
+            help="Pose model: manifest name (see `wildpose models`), "
+            "checkpoint path, or hf://ORG/REPO/FILE. [default: clamp-vitb16-ap10k]",
+        ),
+        click.option(
+            "--detector",
+            help="Ultralytics weights or model YAML (e.g. "
+            "MegaDetector MDV6 .pt), 'full-frame', or 'boxes:FILE' (CSV or MegaDetector "
+            "JSON). [default: yolo11n.pt]",
+        ),
+        click.option(
+            "--pipeline",
+            "preset",
+            help="Preset from pipelines/ (field-video, camera-trap, lab-arena) or a YAML path.",
+        ),
+        click.option("--device", help="auto, cpu, cuda or cuda:N. [default: auto]"),
+        click.option("--batch-size", type=click.IntRange(min=1), help="Crops per pose batch."),
+        click.option(
+            "--precision",
+            type=click.Choice(["fp32", "fp16", "bf16"]),
+            help="Autocast precision on CUDA (the CPU always runs fp32).",
+        ),
+        click.option(
+            "--flip-test/--no-flip-test",
+            default=None,
+            help="Average with the horizontally flipped crop. [default: on]",
+        ),
+        click.option(
+            "--smooth",
+            type=click.Choice(["rts", "kalman", "none"]),
+            help="Kalman smoothing of every keypoint. [default: rts]",
+        ),
+        click.option(
+            "--format",
+            "fmt",
+            type=click.Choice(["parquet", "csv", "both"]),
+            help="Track table format. [default: parquet]",
+        ),
+        click.option(
+            "--render",
+            is_flag=True,
+            default=None,
+            help="Also write STEM.annotated.mp4 with boxes, ids and smoothed skeletons.",
+        ),
+        click.option("--start", type=float, help="Start time, s."),
+        click.option("--end", type=float, help="End time, s."),
+        click.option(
+            "--set",
+            "overrides",
+            multiple=True,
+            metavar="KEY=VALUE",
+            help="Override any config key, e.g. detector.conf=0.4 (repeatable).",
+        ),
+        click.option("-q", "--quiet", is_flag=True, help="No progress bar."),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+def run_config_from_options(kw: dict) -> RunConfig:
+    """Turn the shared options into a validated RunConfig (flags override the preset)."""
+    flags: dict = {}
+
+    def put(path: str, value) -> None:
+        if value is None:
+            return
+        node = flags
+        *parents, last = path.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[last] = value
+
+    put("pose.model", kw.get("pose"))
+    put("detector.model", kw.get("detector"))
+    put("device", kw.get("device"))
+    put("pose.batch_size", kw.get("batch_size"))
+    put("precision", kw.get("precision"))
+    put("pose.flip_test", kw.get("flip_test"))
+    put("smooth.mode", kw.get("smooth"))
+    put("output.format", kw.get("fmt"))
+    put("output.render", kw.get("render"))
+    put("video.start", kw.get("start"))
+    put("video.end", kw.get("end"))
+    return resolve_run_config(kw.get("preset"), flags, kw.get("overrides") or ())
+
+
+@cli.command("track")
+@click.argument("videos", nargs=-1, required=True)
+@click.option(
+    "-o",
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    help="Output folder. [default: each input's folder]",
+)
+@run_options
+def track_cmd(videos: tuple[str, ...], out_dir: Path | None, quiet: bool, **kw) -> None:
+    """Track animals and their poses in videos (or image folders / globs).
+
+    For each input foo.mp4 writes foo.tracks.parquet (and/or .csv), foo.run.json and, with
+    --render, foo.annotated.mp4. One failing input is reported and the others go on; the exit
+    code is then 1.
+    """
+    from .pipeline import Stages, output_stem, track_video
+
+    cfg = run_config_from_options(kw)
+    stages = Stages.load(cfg)
+    failed = 0
+    for video in videos:
+        out = (
+            out_dir
+            if out_dir is not None
+            else (Path(video).parent if Path(video).exists() else Path("."))
+        )
+        bar = _progress(quiet, output_stem(video))
+        try:
+            res = track_video(
+                video,
+                out,
+                stages,
+                progress=bar.update,
+                on_start=lambda n, b=bar: setattr(b, "total", n or None),
+            )
+        except WildposeError as e:
+            bar.close()
+            click.echo(f"wildpose: error: {e}", err=True)
+            failed += 1
+            continue
+        bar.close()
+        if not quiet:
+            click.echo(
+                f"{video}: {res.frames_read} frames, {res.tracks} tracks, {res.rows} rows "
+                f"in {res.seconds:.1f} s -> {', '.join(Path(o).name for o in res.outputs)}"
+                + (
+                    f" ({res.frames_skipped} frames could not be decoded)"
+                    if res.frames_skipped
+                    else ""
+                )
+            )
+    if failed:
+        raise SystemExit(1)
+
+
+def _progress(quiet: bool, label: str):
+    from tqdm import tqdm
+
+    return tqdm(desc=label, unit="frame", disable=quiet, dynamic_ncols=True, leave=False)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: run the click group, turning WildposeErrors into one line."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -175,6 +307,8 @@ def main(argv: list[str] | None = None) -> None:
             traceback.print_exc()
         click.echo(f"wildpose: error: {e}", err=True)
         sys.exit(e.exit_code)
+    except SystemExit:
+        raise
     except KeyboardInterrupt:
         click.echo("wildpose: interrupted", err=True)
         sys.exit(130)

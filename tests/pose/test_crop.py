@@ -72,8 +72,14 @@ def test_batched_crops_equal_cv2_warp():
     got = crop_images(t, torch.from_numpy(index), tf).permute(0, 2, 3, 1).numpy()
     mats = tf.matrix()
     for i in range(3):
-        want = cv2.warpAffine(frames[index[i]], mats[i], (32, 32), flags=cv2.INTER_LINEAR,
-                              borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        want = cv2.warpAffine(
+            frames[index[i]],
+            mats[i],
+            (32, 32),
+            flags=cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=0,
+        )
         # cv2 uses fixed-point interpolation weights: compare to its precision; the border
         # row/column of out-of-frame samples differs by construction (bilinear vs zero fill)
         inner = np.abs(got[i] - want)[2:-2, 2:-2]

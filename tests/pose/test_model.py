@@ -12,9 +12,25 @@ from wildpose.pose.losses import clamp_losses, feature_loss, joints_mse
 from wildpose.pose.model import build_clamp
 from wildpose.pose.text import tokenize_names
 
-AP10K = ["left eye", "right eye", "nose", "neck", "tail root", "left shoulder", "left elbow",
-         "left front paw", "right shoulder", "right elbow", "right front paw", "left hip",
-         "left knee", "left back paw", "right hip", "right knee", "right back paw"]
+AP10K = [
+    "left eye",
+    "right eye",
+    "nose",
+    "neck",
+    "tail root",
+    "left shoulder",
+    "left elbow",
+    "left front paw",
+    "right shoulder",
+    "right elbow",
+    "right front paw",
+    "left hip",
+    "left knee",
+    "left back paw",
+    "right hip",
+    "right knee",
+    "right back paw",
+]
 MOUSE = ["snout", "left ear", "right ear", "tail base"]
 
 # (arch, x[3] shape, V shape, head input channels, total params in M without the official
@@ -50,8 +66,12 @@ def test_rn50_intermediate_maps():
     model = build_clamp("rn50", MOUSE).eval()
     with torch.no_grad():
         maps, _ = model.backbone(torch.randn(1, 3, 256, 256))
-    assert [tuple(m.shape[1:]) for m in maps] == [(256, 64, 64), (512, 32, 32), (1024, 16, 16),
-                                                  (2048, 8, 8)]
+    assert [tuple(m.shape[1:]) for m in maps] == [
+        (256, 64, 64),
+        (512, 32, 32),
+        (1024, 16, 16),
+        (2048, 8, 8),
+    ]
     # any keypoint list works: the names are the prompts
     assert model.keypoint_head.deconv_layers[0].in_channels == 2048 + 4
     assert model.keypoint_head.final_layer.out_channels == 4
@@ -94,8 +114,14 @@ def test_gradients_reach_contexts_not_text_weights():
     b, k, hm, g = 2, 4, arch.heatmap_size, arch.grid_size
     mask = torch.zeros(b, k, g, g)
     mask[:, :, 1, 2] = 1
-    losses = clamp_losses(model, torch.randn(b, 3, arch.image_size, arch.image_size),
-                          torch.rand(b, k, hm, hm), torch.ones(b, k, 1), mask, torch.ones(b, k, 1))
+    losses = clamp_losses(
+        model,
+        torch.randn(b, 3, arch.image_size, arch.image_size),
+        torch.rand(b, k, hm, hm),
+        torch.ones(b, k, 1),
+        mask,
+        torch.ones(b, k, 1),
+    )
     losses["loss"].backward()
     assert model.contexts.grad is not None and model.contexts.grad.abs().sum() > 0
     assert all(p.grad is None for p in model.text_encoder.parameters())

@@ -12,8 +12,9 @@ from wildpose.pose.predictor import PosePredictor
 
 @pytest.fixture()
 def predictor(tiny_model):
-    return PosePredictor(tiny_model.model, flip_pairs=tiny_model.manifest.flip_pairs,
-                         flip_test=True, device="cpu")
+    return PosePredictor(
+        tiny_model.model, flip_pairs=tiny_model.manifest.flip_pairs, flip_test=True, device="cpu"
+    )
 
 
 def _crops(n=3, size=128, seed=0):
@@ -47,7 +48,9 @@ def test_flip_test_by_hand(predictor):
     with torch.no_grad():
         plain = model(x)
         flipped = model(x.flip(-1))
-    pairs = predictor.manifest_pairs if hasattr(predictor, "manifest_pairs") else predictor.flip_pairs
+    pairs = (
+        predictor.manifest_pairs if hasattr(predictor, "manifest_pairs") else predictor.flip_pairs
+    )
     perm = list(range(plain.shape[1]))
     for a, b in pairs:
         perm[a], perm[b] = b, a
@@ -60,8 +63,9 @@ def test_flip_test_by_hand(predictor):
 
 
 def test_predict_maps_to_image_pixels(predictor):
-    frames = predictor.prepare_frames(np.random.default_rng(0).integers(
-        0, 255, size=(2, 120, 160, 3), dtype=np.uint8))
+    frames = predictor.prepare_frames(
+        np.random.default_rng(0).integers(0, 255, size=(2, 120, 160, 3), dtype=np.uint8)
+    )
     boxes = np.array([[10, 20, 74, 84], [40, 30, 140, 110]], np.float32)
     xy, score = predictor.predict(frames, boxes, np.array([0, 1]), origin="center")
     assert xy.shape == (2, 17, 2) and score.shape == (2, 17) and xy.dtype == np.float32
@@ -82,8 +86,9 @@ def test_predict_maps_to_image_pixels(predictor):
 
 
 def test_batch_composition_does_not_change_results(predictor):
-    frames = predictor.prepare_frames(np.random.default_rng(1).integers(
-        0, 255, size=(3, 96, 96, 3), dtype=np.uint8))
+    frames = predictor.prepare_frames(
+        np.random.default_rng(1).integers(0, 255, size=(3, 96, 96, 3), dtype=np.uint8)
+    )
     boxes = np.array([[0, 0, 50, 50], [20, 20, 90, 90], [5, 30, 60, 95]], np.float32)
     together, _ = predictor.predict(frames, boxes, np.array([0, 1, 2]))
     alone, _ = predictor.predict(frames[2:], boxes[2:], np.array([0]))

@@ -203,7 +203,7 @@ ARCHS: dict[str, ClampArch] = {a.name: a for a in (_RN50, _VITB16, _VITL14, _TIN
 
 
 def get_arch(name: str) -> ClampArch:
-    """Look up an architecture by name (``rn50``, ``vitb16``, ``vitl14``, ``tiny``, ``tiny-vit``)."""
+    """Look up an architecture: ``rn50``, ``vitb16``, ``vitl14``, ``tiny`` or ``tiny-vit``."""
     try:
         return ARCHS[name]
     except KeyError:

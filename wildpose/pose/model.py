@@ -106,7 +106,6 @@ def build_clamp(arch: ClampArch | str, keypoints: Sequence[str]) -> ClampPose:
     """Build a randomly initialised CLAMP for ``arch`` with one prompt per keypoint name."""
     arch = get_arch(arch) if isinstance(arch, str) else arch
     k = len(keypoints)
-    d = arch.embed_dim
     upconv = arch.upconv_filters or (k,) * len(arch.head_filters)
     return ClampPose(
         arch,
