@@ -7,6 +7,7 @@ network allows. Nothing retries: a missing file or an offline cache miss is one 
 
 from __future__ import annotations
 
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -29,7 +30,9 @@ def read_clip_state(path: str | Path) -> dict[str, torch.Tensor]:
             path=path,
         )
     try:
-        state = torch.jit.load(str(path), map_location="cpu").state_dict()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # torch.jit.load deprecation
+            state = torch.jit.load(str(path), map_location="cpu").state_dict()
     except (RuntimeError, ValueError, zipfile.BadZipFile):
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
