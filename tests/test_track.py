@@ -48,14 +48,20 @@ def test_two_moving_boxes_keep_their_ids():
         det, poses = frame_inputs([boxes[j] for j in order], [names[j] for j in order])
         tracked = tracker.update(i, i / FPS, det, poses)
         check_aligned(tracked)
-        if i == 0:
-            assert len(tracked) == 0  # a track gets its id when matched a second time
-            continue
-        assert len(tracked) == 2
+        assert len(tracked) == 2  # ids from the very first frame
         assert (tracked.track_id >= 1).all()
         for name, track_id in zip(tracked.detections.class_name, tracked.track_id, strict=True):
             assert id_of.setdefault(name, int(track_id)) == track_id
     assert sorted(id_of.values()) == [1, 2]
+
+
+def test_confirmation_after_n_frames_is_an_option():
+    tracker = Tracker(FPS, minimum_consecutive_frames=3)
+    counts = []
+    for i in range(5):
+        det, poses = frame_inputs([box_at(10 + 4 * i, 20)], ["dog"])
+        counts.append(len(tracker.update(i, i / FPS, det, poses)))
+    assert counts == [0, 0, 1, 1, 1]
 
 
 def test_inputs_are_not_mutated():

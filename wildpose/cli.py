@@ -18,7 +18,7 @@ import click
 from . import __version__
 from .about import versions
 from .config import RunConfig, resolve_run_config
-from .errors import WildposeError
+from .errors import ConfigError, WildposeError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -266,6 +266,8 @@ def track_cmd(videos: tuple[str, ...], out_dir: Path | None, quiet: bool, **kw) 
             )
         except WildposeError as e:
             bar.close()
+            if isinstance(e, ConfigError):
+                raise  # usage/configuration: exit 2, no point going on
             click.echo(f"wildpose: error: {e}", err=True)
             failed += 1
             continue
@@ -288,6 +290,12 @@ def _progress(quiet: bool, label: str):
     from tqdm import tqdm
 
     return tqdm(desc=label, unit="frame", disable=quiet, dynamic_ncols=True, leave=False)
+
+
+from .train.commands import eval_cmd, train_cmd  # noqa: E402
+
+cli.add_command(train_cmd)
+cli.add_command(eval_cmd)
 
 
 def main(argv: list[str] | None = None) -> None:

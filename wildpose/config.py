@@ -87,6 +87,11 @@ def _coerce(tp: Any, value: Any, source: str, key: str) -> Any:
     if tp is float:
         if isinstance(value, int | float) and not isinstance(value, bool):
             return float(value)
+        if isinstance(value, str):  # YAML 1.1 reads "1e-12" as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
         raise ConfigError(f"{source}: '{key}' must be a number, got {value!r}")
     if tp is str:
         if isinstance(value, str):
@@ -203,7 +208,7 @@ class SmoothConfig:
     process_noise: float | None = None  # px^2/s^3; None: the smoother's default
     meas_std: float | None = None  # px at score 1
     min_score: float | None = None
-    gate: float | None = None
+    gate: float | Literal["off"] | None = None  # chi-square(2) outlier gate; "off" disables
 
 
 @dataclass(frozen=True)

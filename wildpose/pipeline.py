@@ -57,7 +57,27 @@ class Stages:
         )
         stages = cls(config, loaded, predictor)
         stages.detector_for("")  # validate the detector spec before any input is read
+        stages.smoother(30.0)  # and the smoothing parameters
         return stages
+
+    def smoother(self, fps: float) -> TrackSmoother:
+        """A fresh per-video smoother (raises ConfigError for bad parameters)."""
+        s = self.config.smooth
+        kw = {
+            k: getattr(s, k)
+            for k in ("process_noise", "meas_std", "min_score", "gate")
+            if getattr(s, k) is not None
+        }
+        if kw.get("gate") == "off":
+            kw["gate"] = None
+        return TrackSmoother(
+            len(self.loaded.manifest.keypoints),
+            fps,
+            s.mode,
+            lag=max(1, round(s.lag_s * fps)),
+            max_gap_s=s.max_gap_s,
+            **kw,
+        )
 
     def detector_for(self, source: str, image_names: Sequence[str] | None = None) -> Detector:
         d = self.config.detector

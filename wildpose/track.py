@@ -9,10 +9,11 @@ Behaviour worth knowing:
 
 - Association is by box IoU against a Kalman-predicted box, in two stages (confident boxes
   first, then the rest); there is no appearance model.
-- A new animal gets its id when its track is confirmed: on its second consecutive matched
-  frame for ``minimum_consecutive_frames`` 1 or 2, on the Nth for N > 2. Its earlier detections
-  have no id yet and are therefore not returned, nor are detections too weak to start a track
-  (below ``track_activation_threshold``) that match no track.
+- A new animal gets its id on its first frame with the default ``minimum_consecutive_frames``
+  1 (upstream ByteTrack waits for a second match, which would drop the first frame of every
+  video and of every new animal); with N > 1 it gets its id on its Nth consecutive matched
+  frame and its earlier detections are not returned. Detections too weak to start a track
+  (below ``track_activation_threshold``) that match no track are not returned either.
 - Leaving and coming back: a track that matches nothing is kept "lost" for
   ``lost_track_buffer_s`` seconds of video time (measured with ``time_s``, so skipped frames
   count as the time they span). An animal that reappears within that time, near where the
@@ -48,14 +49,12 @@ class Tracker:
         minimum_matching_threshold: float = 0.8,
         minimum_consecutive_frames: int = 1,
     ) -> None:
-        from trackers import ByteTrackTracker
-
         if not fps > 0:
             raise ValueError(f"fps must be positive, got {fps}")
         if lost_track_buffer_s < 0:
             raise ValueError(f"lost_track_buffer_s must be >= 0, got {lost_track_buffer_s}")
         # trackers expresses the buffer in frames at 30 fps; with timestamps it is buffer/30 s.
-        self._byte_track = ByteTrackTracker(
+        self._byte_track = _ByteTrack(
             lost_track_buffer=round(lost_track_buffer_s * 30.0),
             frame_rate=float(fps),
             track_activation_threshold=track_activation_threshold,
@@ -103,6 +102,46 @@ class Tracker:
         """Forget all tracks (between videos); ids start again from 1."""
         self._byte_track.reset()
         self._last_time_s = None
+
+
+def _bytetrack_class():
+    from trackers import ByteTrackTracker
+
+    class ImmediateByteTrack(ByteTrackTracker):
+        """ByteTrack that gives a new track its id when it is spawned, if one match suffices."""
+
+        def _spawn_new_tracks(
+            self,
+            detection_boxes,
+            confidences,
+            unmatched_high_local,
+            high_indices,
+            out_det_indices,
+            out_tracker_ids,
+        ):  # noqa: ANN001
+            first_out, first_track = len(out_tracker_ids), len(self.tracks)
+            super()._spawn_new_tracks(
+                detection_boxes,
+                confidences,
+                unmatched_high_local,
+                high_indices,
+                out_det_indices,
+                out_tracker_ids,
+            )
+            if self.minimum_consecutive_frames > 1:
+                return
+            spawned = iter(self.tracks[first_track:])
+            for pos in range(first_out, len(out_tracker_ids)):
+                if float(confidences[out_det_indices[pos]]) >= self.track_activation_threshold:
+                    track = next(spawned)
+                    track.tracker_id = self._allocate_tracker_id()
+                    out_tracker_ids[pos] = track.tracker_id
+
+    return ImmediateByteTrack
+
+
+def _ByteTrack(**kwargs):  # noqa: N802 - a class factory, used like a class
+    return _bytetrack_class()(**kwargs)
 
 
 class FixedIdTracker:
