@@ -12,6 +12,7 @@ import pytest
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["YOLO_OFFLINE"] = "1"
+os.environ["YOLO_AUTOINSTALL"] = "False"
 os.environ.setdefault("YOLO_VERBOSE", "False")
 os.environ.setdefault("WILDPOSE_MODELS", "")
 

@@ -224,6 +224,7 @@ def build_detector(
 def _import_ultralytics() -> Any:
     """Import ultralytics offline and quiet (no connectivity probe, telemetry or update check)."""
     os.environ.setdefault("YOLO_OFFLINE", "1")
+    os.environ.setdefault("YOLO_AUTOINSTALL", "False")  # never pip-install behind our back
     os.environ.setdefault("YOLO_VERBOSE", "False")
     import ultralytics
 

@@ -574,6 +574,11 @@ def _image_paths(source: str | Path) -> list[Path] | None:
     return sorted(found, key=lambda p: _natural_key(str(p)))
 
 
+# ImportError: ultralytics patches PIL.Image.open to try an optional HEIF plugin on images PIL
+# cannot identify, which raises ImportError when the plugin is absent.
+_UNREADABLE = (OSError, ValueError, ImportError, Image.DecompressionBombError)
+
+
 def _read_image(path: Path) -> np.ndarray:
     """(H, W, 3) uint8 RGB with EXIF orientation applied; 16-bit (IR) images keep the top byte."""
     with Image.open(path) as im:
@@ -629,7 +634,7 @@ class _ImageBackend:
             try:
                 height, width = _read_image(path).shape[:2]
                 break
-            except (OSError, ValueError, Image.DecompressionBombError):
+            except _UNREADABLE:
                 continue
         else:
             raise InputError("none of its images can be read", path=source)
@@ -656,7 +661,7 @@ class _ImageBackend:
         for i in chosen:
             try:
                 image = _read_image(self.paths[i])
-            except (OSError, ValueError, Image.DecompressionBombError) as exc:
+            except _UNREADABLE as exc:
                 tally.note(f"{self.paths[i]}: cannot read image ({_cause(exc)})")
                 continue
             yield Frame(int(i), float(self.times[i]), image)
