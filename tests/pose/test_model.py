@@ -189,6 +189,13 @@ def test_vit_matches_open_clip_without_the_class_quirk():
 
 
 def test_vitl_text_heads_quirk_is_an_option():
-    assert get_arch("vitl14").text_heads == 8  # official weights
-    model = build_clamp(get_arch("vitl14"), MOUSE)
-    assert model.text_encoder.transformer.resblocks[0].attn.num_heads == 8
+    from dataclasses import replace
+
+    from wildpose.pose.text import PromptTextEncoder
+
+    arch = get_arch("vitl14")
+    assert arch.text_heads == 8  # what the official weights were trained with
+    small = replace(arch, text_layers=1, vocab_size=16)  # the same blocks, cheap to build
+    assert PromptTextEncoder(small).transformer.resblocks[0].attn.num_heads == 8
+    clip_like = replace(small, text_heads=12)
+    assert PromptTextEncoder(clip_like).transformer.resblocks[0].attn.head_dim == 64
