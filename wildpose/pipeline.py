@@ -173,10 +173,11 @@ class _Timer:
 
 
 def track_video(
-    source: str | Path,
+    source: str | Path | Sequence[str | Path],
     out_dir: str | Path,
     stages: Stages,
     *,
+    stem: str | None = None,
     video_name: str | None = None,
     progress: Callable[[int], None] | None = None,
     on_start: Callable[[int], None] | None = None,
@@ -184,7 +185,9 @@ def track_video(
 ) -> TrackResult:
     """Track one video / image sequence into ``out_dir``; returns a :class:`TrackResult`.
 
-    ``video_name`` is the ``video`` column value (default: the source as given). ``progress`` is
+    ``source`` is a video file, an image folder or glob, or a list of image paths (a burst).
+    ``stem`` names the outputs (default :func:`output_stem`); ``video_name`` is the ``video``
+    column value (default: the source as given). ``progress`` is
     called with the number of frames done after each chunk; ``on_start`` with the expected frame
     count. Every output is written to a temporary name and renamed when whole; on any error
     (or Ctrl-C) the temporaries are removed and the exception propagates.
@@ -192,11 +195,11 @@ def track_video(
     cfg = stages.config
     t_start = time.perf_counter()
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    source = str(source)
-    out_dir = Path(out_dir)
-    stem = output_stem(source)
     v = cfg.video
     reader = open_video(source, start=v.start, end=v.end, backend=v.backend, image_fps=v.image_fps)
+    source = reader.source  # a list of images is named FOLDER/FIRST..LAST
+    stem = stem or output_stem(source)
+    out_dir = Path(out_dir)
     info = reader.info
     names = getattr(reader._backend, "paths", None)  # image sequences: per-frame file names
     detector = stages.detector_for(source, [str(p) for p in names] if names else None)

@@ -21,7 +21,7 @@ import queue
 import re
 import threading
 import weakref
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -134,15 +134,15 @@ def _probe_video(path: Path) -> tuple[VideoInfo, np.ndarray]:
         return info, first.to_ndarray(format="rgb24")
 
 
-def probe(path: str | Path, *, image_fps: float = 1.0) -> VideoInfo:
-    """Describe a video file (decoding only its first frame) or an image folder/glob.
+def probe(path: str | Path | Sequence[str | Path], *, image_fps: float = 1.0) -> VideoInfo:
+    """Describe a video file (decoding only its first frame) or an image folder/glob/list.
 
     Raises InputError (one line naming the file) for a missing or empty file, a file that is not
     a video, an audio-only file, zero frames, or a codec FFmpeg cannot decode.
     """
     paths = _image_paths(source=path)
     if paths is not None:
-        return _ImageBackend(paths, None, None, image_fps).info(str(path))
+        return _ImageBackend(paths, None, None, image_fps).info(source_label(path))
     return _probe_video(Path(path))[0]
 
 
@@ -517,14 +517,15 @@ def _check_range(start: float | None, end: float | None) -> None:
 
 
 def open_video(
-    source: str | Path,
+    source: str | Path | Sequence[str | Path],
     *,
     start: float | None = None,
     end: float | None = None,
     backend: Backend = "auto",
     image_fps: float = 1.0,
 ) -> VideoReader:
-    """Open a video file, a folder of images, or a glob of images for decoding.
+    """Open a video file, a folder of images, a glob of images or a list of image paths (kept
+    in the given order, e.g. a camera-trap burst) for decoding.
 
     ``start``/``end`` (seconds) select frames with start <= time_s < end. ``backend``: "auto"
     (decord when installed and correct for this file, else PyAV), "decord" or "pyav". Image
@@ -537,7 +538,8 @@ def open_video(
     paths = _image_paths(source)
     if paths is not None:
         images = _ImageBackend(paths, start, end, image_fps)
-        return VideoReader(str(source), images.info(str(source)), images, start, end)
+        label = source_label(source)
+        return VideoReader(label, images.info(label), images, start, end)
     path = Path(source)
     info, first = _probe_video(path)
     pyav = _PyAVBackend(str(path), info, start, end)
@@ -552,13 +554,29 @@ def open_video(
 # Image sequences
 
 
-def _natural_key(text: str) -> list[Any]:
+def natural_key(text: str) -> list[Any]:
     """Sort key ordering digit runs by value: img2 before img10."""
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", text)]
 
 
-def _image_paths(source: str | Path) -> list[Path] | None:
-    """The naturally sorted images of a folder or glob pattern; None for anything else."""
+def source_label(source: str | Path | Sequence[str | Path]) -> str:
+    """How an input is named in messages: the path, or ``FOLDER/FIRST..LAST`` for a list."""
+    if isinstance(source, str | Path):
+        return str(source)
+    paths = [Path(p) for p in source]
+    if not paths:
+        return "(no images)"
+    return str(paths[0].parent / f"{paths[0].name}..{paths[-1].name}")
+
+
+def _image_paths(source: str | Path | Sequence[str | Path]) -> list[Path] | None:
+    """The images of an explicit list (kept in order), or the naturally sorted images of a
+    folder or glob pattern; None for anything else."""
+    if not isinstance(source, str | Path):
+        found = [Path(p) for p in source]
+        if not found:
+            raise InputError("empty list of images", path=source_label(source))
+        return found
     path = Path(source)
     if path.is_dir():
         found = [p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
@@ -571,7 +589,7 @@ def _image_paths(source: str | Path) -> list[Path] | None:
             raise InputError("no images match this pattern", path=str(source))
     else:
         return None
-    return sorted(found, key=lambda p: _natural_key(str(p)))
+    return sorted(found, key=lambda p: natural_key(str(p)))
 
 
 # ImportError: ultralytics patches PIL.Image.open to try an optional HEIF plugin on images PIL
@@ -589,7 +607,7 @@ def _read_image(path: Path) -> np.ndarray:
         return np.ascontiguousarray(np.asarray(im.convert("RGB")))
 
 
-def _exif_seconds(path: Path) -> float | None:
+def exif_seconds(path: Path) -> float | None:
     """Capture time (DateTimeOriginal + SubsecTimeOriginal, else DateTime) in seconds, or None."""
     try:
         with Image.open(path) as im:
@@ -620,7 +638,7 @@ class _ImageBackend:
         if fps <= 0:
             raise ConfigError(f"image_fps must be > 0, got {fps:g}")
         self.paths, self.start, self.end = paths, start, end
-        stamps = [_exif_seconds(p) for p in paths]
+        stamps = [exif_seconds(p) for p in paths]
         times = np.array(stamps, dtype=np.float64) if None not in stamps else None
         if times is not None and len(times) > 1 and np.all(np.diff(times) > 0):
             self.times, self.fps = times - times[0], (len(times) - 1) / (times[-1] - times[0])

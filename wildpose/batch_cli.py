@@ -1,0 +1,137 @@
+"""``wildpose batch``: track every video and image burst under a folder (see ``docs/batch.md``).
+
+Registered on the ``wildpose`` group by :mod:`wildpose.cli`; import it through ``wildpose.cli``
+(this module imports the shared model options from there).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .batch import (
+    DEFAULT_BURST_GAP_S,
+    DONE,
+    FAILED,
+    Discovery,
+    Shard,
+    discover,
+    manifest_files,
+    merge_manifests,
+    run_batch,
+)
+from .cli import run_config_from_options, run_options
+from .errors import ConfigError
+
+
+@click.command("batch")
+@click.argument("root", type=click.Path(path_type=Path))
+@click.option(
+    "-o",
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    help="Output folder; ROOT's folder tree is mirrored in it. [default: ROOT]",
+)
+@click.option(
+    "--resume/--no-resume",
+    default=True,
+    help="Skip inputs already done with the same model and config (input unchanged, outputs "
+    "present). [default: resume]",
+)
+@click.option("--shard", metavar="I/N", help="Process only shard I of N (0-based).")
+@click.option(
+    "--burst-gap",
+    type=click.FloatRange(min=0),
+    default=DEFAULT_BURST_GAP_S,
+    show_default=True,
+    help="Images of one folder at most this many seconds apart (EXIF) form one burst.",
+)
+@click.option(
+    "--merge-shards",
+    is_flag=True,
+    help="Combine the shards' manifests into OUT/manifest.jsonl, report, and run nothing.",
+)
+@click.option("--dry-run", is_flag=True, help="List the inputs (of this shard) and run nothing.")
+@run_options
+@click.pass_context
+def batch_cmd(
+    ctx: click.Context,
+    root: Path,
+    out_dir: Path | None,
+    resume: bool,
+    shard: str | None,
+    burst_gap: float,
+    merge_shards: bool,
+    dry_run: bool,
+    quiet: bool,
+    **kw,
+) -> None:
+    """Track every video and image burst under ROOT (recursively) into OUT.
+
+    Outputs mirror ROOT's folders: ROOT/site/clip.mp4 -> OUT/site/clip.tracks.parquet and
+    clip.run.json. Still images of one folder taken within --burst-gap seconds (EXIF), or with
+    consecutive numbers, are tracked as one clip named FIRST..LAST. One JSON line per input goes
+    to OUT/manifest.jsonl (OUT/manifest.shard-I-of-N.jsonl with --shard). A failing input is
+    recorded and the others go on; the exit code is then 1.
+    """
+    out = Path(out_dir) if out_dir is not None else Path(root)
+    part = Shard.parse(shard) if shard else None
+    if out.exists() and not out.is_dir():
+        raise ConfigError("output must be a folder", path=out)
+    cfg = None if merge_shards else run_config_from_options(kw)
+    found = discover(root, burst_gap_s=burst_gap, out=out)
+    for err in found.errors:
+        click.echo(f"wildpose: warning: {err}", err=True)
+    if merge_shards:
+        raise SystemExit(_merge(found, out))
+    if not found.inputs:
+        raise ConfigError("no videos or images found (searched recursively)", path=root)
+    inputs = part.select(found.inputs) if part else list(found.inputs)
+    if not quiet or dry_run:
+        click.echo(_describe(found, inputs, part), err=not dry_run)
+    if dry_run:
+        for item in inputs:
+            click.echo(f"{item.key}\t{item.kind}\t{len(item.paths)}\t{item.stem}")
+        return
+    if not inputs:
+        return
+
+    from .pipeline import Stages
+
+    stages = Stages.load(cfg)
+    debug = bool((ctx.find_root().obj or {}).get("debug"))
+    summary = run_batch(
+        inputs, out, stages, resume=resume, shard=part, progress=not quiet, debug=debug
+    )
+    click.echo(summary.line())
+    raise SystemExit(summary.exit_code)
+
+
+def _describe(found: Discovery, inputs: list, part: Shard | None) -> str:
+    videos = sum(i.kind == "video" for i in found.inputs)
+    text = (
+        f"found {len(found.inputs)} inputs ({videos} videos, {len(found.inputs) - videos} image "
+        f"bursts); {found.ignored} other files ignored"
+    )
+    return text + (f"; shard {part}: {len(inputs)} inputs" if part else "")
+
+
+def _merge(found: Discovery, out: Path) -> int:
+    """Merge the manifests in ``out``; exit code 1 if an input failed or has no record."""
+    files = manifest_files(out)
+    if not files:
+        raise ConfigError("no manifest*.jsonl to merge", path=out)
+    path, latest = merge_manifests(out, [i.key for i in found.inputs])
+    missing = [i.key for i in found.inputs if i.key not in latest]
+    statuses = [r.get("status") for r in latest.values()]
+    done = sum(s != FAILED for s in statuses)
+    failed = len(statuses) - done
+    for key in missing[:20]:
+        click.echo(f"wildpose: warning: {key}: no record in any manifest", err=True)
+    click.echo(
+        f"merged {len(files)} manifests into {path}: {len(latest)} inputs, {done} {DONE}, "
+        f"{failed} {FAILED}; {len(missing)} of {len(found.inputs)} inputs under ROOT have no record"
+    )
+    return 1 if failed or missing else 0
