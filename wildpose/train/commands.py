@@ -1,0 +1,141 @@
+"""The ``wildpose train`` and ``wildpose eval`` commands (registered in :mod:`wildpose.cli`).
+
+Heavy imports (torch, the model) happen inside the commands so that ``wildpose --help`` stays
+fast. User errors are raised as ConfigError / InputError; the CLI's ``main`` prints them as one
+line and exits with their code.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+
+@click.command("train")
+@click.argument("config", type=click.Path(path_type=Path))
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a config value, e.g. --set optim.lr=1e-3 --set train.batch_size=16 "
+    "(the value is read as YAML; repeatable).",
+)
+@click.option(
+    "--work-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Folder for config.yaml, log.jsonl, best.pt and last.pt (default: work/CONFIG-NAME).",
+)
+@click.option(
+    "--resume",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Continue from a last.pt: model, optimizer, schedule, epoch and RNG states.",
+)
+def train_cmd(config: Path, overrides: tuple[str, ...], work_dir: Path | None, resume: Path | None):
+    """Train a CLAMP pose model from a YAML recipe (see configs/).
+
+    Multi-GPU: torchrun --nproc_per_node N -m wildpose train CONFIG (train.batch_size is per
+    process). The best checkpoint is self-describing: wildpose track --pose WORK/best.pt.
+    """
+    from .config import load_config
+    from .loop import train
+
+    cfg = load_config(config, overrides)
+    work = work_dir if work_dir is not None else Path("work") / config.stem
+    best = train(cfg, work, resume=resume)
+    if os.environ.get("RANK", "0") == "0":  # torchrun: rank 0 speaks
+        click.echo(f"best checkpoint: {best}")
+
+
+@click.command("eval")
+@click.argument("model")
+@click.argument("annotations", type=click.Path(path_type=Path))
+@click.argument("images", type=click.Path(path_type=Path))
+@click.option(
+    "--flip-test/--no-flip-test",
+    default=True,
+    show_default=True,
+    help="Average with the prediction on the mirrored crop.",
+)
+@click.option(
+    "--detector",
+    "boxes",
+    default="gt",
+    show_default=True,
+    help="Boxes to crop: gt (the annotations' boxes) or a detector spec as for wildpose track "
+    "(a weights file, an ultralytics YAML, boxes:FILE, full-frame).",
+)
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--batch-size", default=64, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--precision",
+    type=click.Choice(["fp32", "fp16", "bf16"]),
+    default="fp16",
+    show_default=True,
+    help="Autocast dtype on CUDA (the CPU runs fp32).",
+)
+@click.option(
+    "--workers",
+    default=2,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Image-loading processes.",
+)
+@click.option(
+    "--json",
+    "json_out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Write the metrics as JSON.",
+)
+@click.option(
+    "--predictions",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Write the predictions as COCO keypoint results JSON.",
+)
+def eval_cmd(
+    model: str,
+    annotations: Path,
+    images: Path,
+    flip_test: bool,
+    boxes: str,
+    device: str,
+    batch_size: int,
+    precision: str,
+    workers: int,
+    json_out: Path | None,
+    predictions: Path | None,
+) -> None:
+    """Evaluate MODEL on a COCO keypoints file (ANNOTATIONS) with its IMAGES folder.
+
+    MODEL is a manifest name, a checkpoint path or hf://ORG/REPO/FILE. Reports OKS AP, AP50,
+    AP75, AP_M, AP_L and AR with the dataset's sigmas (AP-10K's for AP-10K), PCK@0.05/0.1/0.2
+    (normalised by the GT box's longer side) and RMSE in px.
+    """
+    from ..pose.checkpoint import load_model
+    from .evaluation import evaluate_model, format_metrics
+
+    loaded = load_model(model)
+    metrics = evaluate_model(
+        loaded,
+        annotations,
+        images,
+        flip_test=flip_test,
+        batch_size=batch_size,
+        device=device,
+        precision=precision,  # type: ignore[arg-type]
+        boxes=boxes,
+        workers=workers,
+        predictions_path=predictions,
+        json_path=json_out,
+    )
+    click.echo(
+        f"{loaded.manifest.name} on {annotations} ({metrics['instances']} instances, "
+        f"{'GT boxes' if boxes == 'gt' else boxes})"
+    )
+    click.echo(format_metrics(metrics))
