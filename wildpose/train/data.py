@@ -25,6 +25,7 @@ import yaml
 from PIL import Image
 
 from wildpose.errors import ConfigError, InputError
+from wildpose.evaluate import AP10K_SIGMAS as _EVAL_AP10K_SIGMAS
 from wildpose.pose.crop import affine_matrix, box_to_center_scale
 from wildpose.train import transforms as T
 from wildpose.train.names import AP10K_NAMES, infer_flip_pairs, readable_name
@@ -35,8 +36,7 @@ BOX_PADDING = 1.25  # top-down crop padding around the box
 DLC_BOX_MARGIN = 0.1  # DeepLabCut boxes: keypoint extent padded by 10% of its longer side ...
 DLC_BOX_MIN_MARGIN_PX = 10.0  # ... and by at least 10 px on each side, then clipped to the image
 
-AP10K_SIGMAS = (0.025, 0.025, 0.026, 0.035, 0.035, 0.079, 0.072, 0.062, 0.079, 0.072, 0.062,
-                0.107, 0.087, 0.089, 0.107, 0.087, 0.089)  # fmt: skip
+AP10K_SIGMAS = tuple(float(s) for s in _EVAL_AP10K_SIGMAS)  # one source: wildpose.evaluate
 AP10K_UPPER_IDS = (0, 1, 2, 3, 5, 6, 7, 8, 9)  # mmpose's AP-10K split: R_F_Paw (10) is "lower"
 _ANIMALPOSE_RAW = """L_Eye R_Eye L_EarBase R_EarBase Nose Throat TailBase Withers
     L_F_Elbow R_F_Elbow L_B_Elbow R_B_Elbow L_F_Knee R_F_Knee L_B_Knee R_B_Knee
