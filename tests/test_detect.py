@@ -238,3 +238,28 @@ def test_megadetector_like_model_keeps_animals(coco_yaml, tmp_path):
     path.write_text(yaml.safe_dump(config))
     assert build_detector(str(path)).class_ids == [0]
     assert build_detector(str(path), classes=["vehicle", "person"]).class_ids == [1, 2]
+
+
+def test_default_input_size_is_the_training_size():
+    from types import SimpleNamespace
+
+    from wildpose.detect import UltralyticsDetector
+
+    trained = SimpleNamespace(overrides={"imgsz": 256}, names={0: "animal"})
+    det = UltralyticsDetector(
+        trained, None, conf=0.25, iou=0.7, imgsz=None, device="cpu", half=False, max_det=5
+    )
+    assert det.predict_args["imgsz"] == 256
+    unknown = SimpleNamespace(overrides={}, names={0: "animal"})
+    assert (
+        UltralyticsDetector(
+            unknown, None, conf=0.25, iou=0.7, imgsz=None, device="cpu", half=False, max_det=5
+        ).predict_args["imgsz"]
+        == 640
+    )
+    assert (
+        UltralyticsDetector(
+            trained, None, conf=0.25, iou=0.7, imgsz=320, device="cpu", half=False, max_det=5
+        ).predict_args["imgsz"]
+        == 320
+    )

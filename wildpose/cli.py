@@ -297,6 +297,14 @@ from .train.commands import eval_cmd, train_cmd  # noqa: E402
 cli.add_command(train_cmd)
 cli.add_command(eval_cmd)
 
+from .batch_cli import batch_cmd  # noqa: E402
+
+cli.add_command(batch_cmd)
+
+from .train.detector_cli import train_detector_cmd  # noqa: E402
+
+cli.add_command(train_detector_cmd)
+
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: run the click group, turning WildposeErrors into one line."""

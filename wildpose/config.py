@@ -180,7 +180,7 @@ class DetectorConfig:
     classes: tuple[str, ...] | None = None  # None: the model's animal classes
     conf: float = 0.25
     iou: float = 0.7
-    imgsz: int = 640
+    imgsz: int | None = None  # px; None: the size the detector was trained at
     max_det: int = 20
     frames_per_batch: int = 16
 

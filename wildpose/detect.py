@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+import torch
 
 from wildpose.errors import ConfigError, InputError, ModelError
 from wildpose.types import Detections, Frame
@@ -135,13 +136,15 @@ class UltralyticsDetector:
         *,
         conf: float,
         iou: float,
-        imgsz: int,
+        imgsz: int | None,
         device: str,
         half: bool,
         max_det: int,
     ) -> None:
         self.model = model
         self.class_ids = class_ids
+        if imgsz is None:  # the size the model was trained at (a fine-tuned detector: its own)
+            imgsz = int((getattr(model, "overrides", None) or {}).get("imgsz") or 640)
         self.predict_args: dict[str, Any] = dict(
             conf=conf, iou=iou, imgsz=imgsz, device=device, max_det=max_det
         )
@@ -159,9 +162,15 @@ class UltralyticsDetector:
         if not frames:
             return []
         images = [np.ascontiguousarray(f.image[..., ::-1]) for f in frames]  # ultralytics: BGR
-        results = self.model.predict(
-            images, classes=self.class_ids, verbose=False, stream=False, **self.predict_args
-        )
+        threads = torch.get_num_threads()
+        try:
+            results = self.model.predict(
+                images, classes=self.class_ids, verbose=False, stream=False, **self.predict_args
+            )
+        finally:
+            # ultralytics' select_device sets torch to cpu_count - 1 threads on the CPU, which
+            # would silently slow the pose model sharing this process
+            torch.set_num_threads(threads)
         names = self.names
         out = []
         for result in results:
@@ -180,7 +189,7 @@ def build_detector(
     classes: Sequence[str] | None = None,
     conf: float = 0.25,
     iou: float = 0.7,
-    imgsz: int = 640,
+    imgsz: int | None = None,
     device: str = "cpu",
     half: bool = False,
     max_det: int = 100,
@@ -189,7 +198,8 @@ def build_detector(
 ) -> Detector:
     """The detector named by ``spec`` (see the module docstring).
 
-    ``conf``: minimum score kept; ``iou``: NMS IoU threshold; ``imgsz``: model input size, px;
+    ``conf``: minimum score kept; ``iou``: NMS IoU threshold; ``imgsz``: model input size, px
+    (None: the size the model was trained at, 640 when unknown);
     ``device``: ``cpu``, ``cuda`` or ``cuda:N``; ``half``: fp16 inference on CUDA; ``max_det``:
     most boxes per frame. ``source`` and ``image_names`` only serve MegaDetector JSON box files.
     Raises :class:`ConfigError` / :class:`ModelError` (one line, naming the file) for a bad spec,
@@ -236,7 +246,7 @@ def _ultralytics_detector(
     classes: Sequence[str] | None,
     conf: float,
     iou: float,
-    imgsz: int,
+    imgsz: int | None,
     device: str,
     half: bool,
     max_det: int,
