@@ -106,12 +106,13 @@ def pictures(track_dir: Path, stem: str, out_dir: Path) -> dict:
     df = pd.read_parquet(track_dir / f"{stem}.tracks.parquet")
     snout = df[df.keypoint == "snout"].sort_values("frame")
     seg = snout[snout.frame < snout.frame.min() + 300]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    run = json.loads((track_dir / f"{stem}.run.json").read_text())["video_info"]
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), gridspec_kw={"width_ratios": [1.1, 1]})
     axes[0].plot(seg.x, seg.y, ".", ms=2, color="0.6", label="raw")
     axes[0].plot(seg.x_smooth, seg.y_smooth, "-", lw=1, color="C3", label="smoothed (RTS)")
-    axes[0].invert_yaxis()
-    axes[0].set(xlabel="x (px)", ylabel="y (px)", title="snout, first 10 s", aspect="equal")
-    axes[0].legend()
+    axes[0].set(xlim=(0, run["width"]), ylim=(run["height"], 0), aspect="equal",
+                xlabel="x (px)", ylabel="y (px)", title="snout in the arena, first 10 s")
+    axes[0].legend(loc="lower right")
     axes[1].plot(seg.time_s, seg.x, ".", ms=2, color="0.6", label="raw x")
     axes[1].plot(seg.time_s, seg.x_smooth, "-", lw=1, color="C3", label="smoothed x")
     axes[1].set(xlabel="time (s)", ylabel="x (px)")
