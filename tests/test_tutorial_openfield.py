@@ -34,7 +34,7 @@ def test_shortened_tutorial(shared_data, tmp_path):
     assert 0 <= pose["val_last"]["PCK@0.1"] <= 1 and pose["baseline"]["PCK@0.1"] >= 0
     assert pose["val_last"]["RMSE"] >= 0
     track = fig["track"]
-    assert track["frames_in_video"] == 90  # --end 3 s at 30 fps
+    assert 89 <= track["frames_in_video"] <= 91  # --end 3 s at 30 fps (PTS rounding at 3.0 s)
     assert 0 <= track["fraction_frames_detected"] <= 1
     assert track["distinct_track_ids"] >= (1 if track["frames_with_detection"] else 0)
     assert "snout_jitter_median_px_raw" in track and "snout_jitter_median_px_smoothed" in track
