@@ -20,15 +20,34 @@ def test_shortened_tutorial(shared_data, tmp_path):
     out = tmp_path / "figures.json"
     work = tmp_path / "work"
     proc = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "openfield_tutorial.py"), "--quick",
-         "--data", str(data), "--work", str(work), "--out", str(out)],
-        capture_output=True, text=True, timeout=1500)
+        [
+            sys.executable,
+            str(REPO / "benchmarks" / "openfield_tutorial.py"),
+            "--quick",
+            "--data",
+            str(data),
+            "--work",
+            str(work),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=1500,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     fig = json.loads(out.read_text())
-    for artefact in ("detector/best.pt", "detector/train-detector.json", "pose/best.pt",
-                     "pose/log.jsonl", "track/m3v1mp4.tracks.parquet", "track/m3v1mp4.run.json",
-                     "track/m3v1mp4.annotated.mp4", "openfield-snout-trajectory.png",
-                     "openfield-annotated-frame.png"):
+    for artefact in (
+        "detector/best.pt",
+        "detector/train-detector.json",
+        "pose/best.pt",
+        "pose/log.jsonl",
+        "track/m3v1mp4.tracks.parquet",
+        "track/m3v1mp4.run.json",
+        "track/m3v1mp4.annotated.mp4",
+        "openfield-snout-trajectory.png",
+        "openfield-annotated-frame.png",
+    ):
         assert (work / artefact).is_file(), artefact
     pose = fig["pose"]
     assert 0 <= pose["val_last"]["PCK@0.1"] <= 1 and pose["baseline"]["PCK@0.1"] >= 0

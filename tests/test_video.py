@@ -487,3 +487,18 @@ def test_prefetched_reader_stops_midway(videos, backend: str, no_thread_leak) ->
         reader.close()  # from the consumer thread while nothing runs: harmless
     with pytest.raises(ValueError, match="closed"):
         iter(reader)
+
+
+def test_unreadable_image_after_ultralytics_patched_pil(tmp_path: Path) -> None:
+    """A detector run imports ultralytics, which replaces PIL.Image.open; an unreadable image
+    must still be skipped with PIL's own message."""
+    import ultralytics.utils.patches  # noqa: F401
+
+    from wildpose.synthetic import write_image_sequence
+
+    write_image_sequence(tmp_path, 3, (64, 48))
+    images = sorted(tmp_path.iterdir())
+    images[1].write_bytes(b"garbage")
+    reader = open_video(tmp_path)
+    assert len(list(reader)) == 2 and reader.skipped == 1
+    assert "pi_heif" not in reader.skipped_errors[0]

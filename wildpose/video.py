@@ -19,6 +19,7 @@ import heapq
 import logging
 import queue
 import re
+import sys
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -592,14 +593,9 @@ def _image_paths(source: str | Path | Sequence[str | Path]) -> list[Path] | None
     return sorted(found, key=lambda p: natural_key(str(p)))
 
 
-# ImportError: ultralytics patches PIL.Image.open to try an optional HEIF plugin on images PIL
-# cannot identify, which raises ImportError when the plugin is absent.
-_UNREADABLE = (OSError, ValueError, ImportError, Image.DecompressionBombError)
-
-
 def _read_image(path: Path) -> np.ndarray:
     """(H, W, 3) uint8 RGB with EXIF orientation applied; 16-bit (IR) images keep the top byte."""
-    with Image.open(path) as im:
+    with _open_image(path) as im:
         im = ImageOps.exif_transpose(im)
         if im.mode in ("I;16", "I;16B", "I;16L", "I"):
             grey = (np.asarray(im).astype(np.uint32) >> 8).clip(0, 255).astype(np.uint8)
@@ -607,12 +603,24 @@ def _read_image(path: Path) -> np.ndarray:
         return np.ascontiguousarray(np.asarray(im.convert("RGB")))
 
 
+# ImportError: see _open_image.
+_UNREADABLE = (OSError, ValueError, ImportError, Image.DecompressionBombError)
+
+
+def _open_image(path: Path) -> Image.Image:
+    """``PIL.Image.open``, bypassing ultralytics' replacement of it when a detector is loaded
+    (that one tries an optional HEIF plugin on unidentifiable images and fails with ImportError
+    instead of PIL's clear "cannot identify image file")."""
+    patches = sys.modules.get("ultralytics.utils.patches")
+    return getattr(patches, "_image_open", Image.open)(path)
+
+
 def exif_seconds(path: Path) -> float | None:
     """Capture time (DateTimeOriginal + SubsecTimeOriginal, else DateTime) in seconds, or None."""
     try:
-        with Image.open(path) as im:
+        with _open_image(path) as im:
             exif = im.getexif()
-    except (OSError, ValueError):
+    except _UNREADABLE:
         return None
     sub = exif.get_ifd(ExifTags.IFD.Exif)
     stamp, subsec = (
