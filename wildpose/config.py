@@ -167,7 +167,7 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class VideoConfig:
-    backend: Literal["auto", "decord", "pyav"] = "auto"
+    backend: Literal["auto", "decord", "pyav"] = "auto"  # auto: PyAV (bounded memory)
     start: float | None = None  # s
     end: float | None = None  # s
     image_fps: float = 1.0  # frame rate assumed for image sequences without capture times
