@@ -201,7 +201,7 @@ def track_video(
     stem = stem or output_stem(source)
     out_dir = Path(out_dir)
     info = reader.info
-    names = getattr(reader._backend, "paths", None)  # image sequences: per-frame file names
+    names = reader.image_paths  # image sequences: per-frame file names (box files use them)
     detector = stages.detector_for(source, [str(p) for p in names] if names else None)
     manifest, loaded = stages.loaded.manifest, stages.loaded
     k = len(manifest.keypoints)

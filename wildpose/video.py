@@ -201,6 +201,12 @@ class VideoReader:
         self._active: Iterator[Frame] | None = None
 
     @property
+    def image_paths(self) -> list[Path] | None:
+        """The files of an image sequence, in decode order; None for a video file."""
+        paths = getattr(self._backend, "paths", None)
+        return list(paths) if paths is not None else None
+
+    @property
     def frames_read(self) -> int:
         return self._tally.frames_read
 
