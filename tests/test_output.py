@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from wildpose.atomic import is_partial
 from wildpose.output import (
     TRACK_SCHEMA,
     AnnotatedVideoWriter,
@@ -173,7 +174,11 @@ def test_only_partial_names_until_close(tmp_path):
     writer = TrackTableWriter(tmp_path, "a", ["parquet", "csv"], KEYPOINTS, META)
     writer.write("a.mp4", make_frames(5))
     names = sorted(p.name for p in tmp_path.iterdir())
-    assert names == [".a.tracks.csv.partial", ".a.tracks.parquet.partial"]
+    assert [n.split(".")[1:4] for n in names] == [
+        ["a", "tracks", "csv"],
+        ["a", "tracks", "parquet"],
+    ]
+    assert all(is_partial(n) for n in names)
     paths = writer.close()
     assert sorted(p.name for p in paths) == ["a.tracks.csv", "a.tracks.parquet"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.tracks.csv", "a.tracks.parquet"]

@@ -1,9 +1,8 @@
-"""Output writers: the tidy track table (Parquet/CSV), ``run.json`` and the annotated video.
+"""The tidy track table (Parquet/CSV): its schema and the streaming writer.
 
-Every output is written to a hidden temporary name in the output folder
-(``.foo.tracks.parquet.partial``) and renamed to its final name only once it is complete, so a
-file with a final name is always whole. :meth:`TrackTableWriter.abort` and
-:meth:`AnnotatedVideoWriter.abort` remove the temporaries.
+Tables are written under a temporary name unique to the process (:mod:`wildpose.atomic`) and
+renamed to their final names only once complete, so a file with a final name is always whole;
+:meth:`TrackTableWriter.abort` removes the temporaries.
 
 The table has one row per keypoint per animal per frame (see :data:`TRACK_SCHEMA`); rows are
 ordered by frame, then by animal in the order of the :class:`~wildpose.types.TrackedPoses`,
@@ -14,9 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 from collections.abc import Mapping, Sequence
-from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
@@ -27,6 +24,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from wildpose import __version__
+from wildpose.atomic import commit, json_default, temp_path
 from wildpose.types import TrackedPoses
 
 TableFormat = Literal["parquet", "csv"]
@@ -54,40 +52,6 @@ TRACK_SCHEMA: pa.Schema = pa.schema(
 )
 """Columns, order and types of the track table (the output contract). ``keypoint`` is
 dictionary-encoded; x/y are image px with the origin at the top-left pixel corner."""
-
-
-def partial_path(path: Path) -> Path:
-    """The temporary name ``path`` is written under: ``DIR/.NAME.partial``."""
-    return path.with_name(f".{path.name}.partial")
-
-
-def write_json_atomic(path: str | Path, obj: Any) -> Path:
-    """Write ``obj`` as indented UTF-8 JSON to ``path`` via a temporary name and a rename.
-
-    numpy scalars/arrays and paths are converted; other non-JSON values raise ``TypeError``.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = partial_path(path)
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(obj, f, indent=2, default=_json_default, allow_nan=True)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 def tracks_table(video: str, frames: Sequence[TrackedPoses], keypoints: Sequence[str]) -> pa.Table:
@@ -181,13 +145,14 @@ class TrackTableWriter:
         self.keypoints = list(keypoints)
         self.row_group_frames = max(1, int(row_group_frames))
         meta = {
-            str(key): json.dumps(value, default=_json_default) for key, value in metadata.items()
+            str(key): json.dumps(value, default=json_default) for key, value in metadata.items()
         }
         meta["keypoints"] = json.dumps(self.keypoints)
         meta.setdefault("wildpose_version", json.dumps(__version__))
         self.final_paths = [
             Path(out_dir) / f"{stem}.tracks.{fmt}" for fmt in dict.fromkeys(formats)
         ]
+        self.temp_paths = [temp_path(p) for p in self.final_paths]
         self._pending: list[pa.Table] = []
         self._pending_frames = 0
         self._parquet: pq.ParquetWriter | None = None
@@ -195,13 +160,13 @@ class TrackTableWriter:
         self._open = True
         try:
             Path(out_dir).mkdir(parents=True, exist_ok=True)
-            for path in self.final_paths:
+            for path, tmp in zip(self.final_paths, self.temp_paths, strict=True):
                 if path.suffix == ".parquet":
                     self._parquet = pq.ParquetWriter(
-                        partial_path(path), TRACK_SCHEMA.with_metadata(meta), compression="zstd"
+                        tmp, TRACK_SCHEMA.with_metadata(meta), compression="zstd"
                     )
                 else:
-                    self._csv = pa_csv.CSVWriter(partial_path(path), TRACK_SCHEMA)
+                    self._csv = pa_csv.CSVWriter(tmp, TRACK_SCHEMA)
         except BaseException:
             self.abort()
             raise
@@ -235,8 +200,8 @@ class TrackTableWriter:
         try:
             self._flush()
             self._close_files()
-            for path in self.final_paths:
-                os.replace(partial_path(path), path)
+            for path, tmp in zip(self.final_paths, self.temp_paths, strict=True):
+                commit(tmp, path)
         except BaseException:
             self.abort()
             raise
@@ -249,8 +214,9 @@ class TrackTableWriter:
         self._pending = []
         with contextlib.suppress(Exception):
             self._close_files()
-        for path in self.final_paths:
-            partial_path(path).unlink(missing_ok=True)
+        for tmp in self.temp_paths:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
 
     def _close_files(self) -> None:
         parquet, csv, self._parquet, self._csv = self._parquet, self._csv, None, None
@@ -262,138 +228,6 @@ class TrackTableWriter:
                 csv.close()
 
     def __enter__(self) -> TrackTableWriter:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc_type is not None:
-            self.abort()
-        elif self._open:
-            self.close()
-
-
-class AnnotatedVideoWriter:
-    """Draws tracked poses on frames and encodes them to an H.264 (yuv420p) MP4 with PyAV.
-
-    Boxes are coloured by track id and labelled ``#ID class``; skeleton edges and keypoints use
-    the smoothed positions where present, else the raw ones; keypoints with a score below
-    ``min_score`` are not drawn. ``size`` is (width, height) of the frames passed to
-    :meth:`write`; odd sizes are padded by one black pixel on the right/bottom because yuv420p
-    needs even dimensions. ``skeleton`` holds 0-based keypoint index pairs.
-    """
-
-    def __init__(
-        self,
-        path: str | Path,
-        fps: float,
-        size: tuple[int, int],
-        skeleton: Sequence[tuple[int, int]],
-        keypoint_names: Sequence[str],
-        *,
-        min_score: float = 0.3,
-        crf: int = 23,
-    ) -> None:
-        import av
-        import supervision as sv
-
-        self.path = Path(path)
-        self.size = (int(size[0]), int(size[1]))
-        self.keypoint_names = list(keypoint_names)
-        self.min_score = float(min_score)
-        self.frames_written = 0
-        self._open = True
-        self._pad = (self.size[1] % 2, self.size[0] % 2)  # (rows, cols) to add
-        edges = [(int(a) + 1, int(b) + 1) for a, b in skeleton]  # supervision is 1-based
-        self._box = sv.BoxAnnotator(color_lookup=sv.ColorLookup.TRACK)
-        self._label = sv.LabelAnnotator(color_lookup=sv.ColorLookup.TRACK)
-        self._edge = sv.EdgeAnnotator(edges=edges, thickness=2) if edges else None
-        self._vertex = sv.VertexAnnotator(radius=3)
-        self._tmp = partial_path(self.path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._container = av.open(str(self._tmp), mode="w", format="mp4")
-        try:
-            rate = Fraction(fps).limit_denominator(100_000)
-            self._stream = self._container.add_stream("libx264", rate=rate)
-            self._stream.width = self.size[0] + self._pad[1]
-            self._stream.height = self.size[1] + self._pad[0]
-            self._stream.pix_fmt = "yuv420p"
-            self._stream.options = {"crf": str(crf), "preset": "veryfast"}
-        except BaseException:
-            self.abort()
-            raise
-
-    def write(self, image: np.ndarray, tracked: TrackedPoses | None) -> None:
-        """Annotate and encode one frame. ``image``: (H, W, 3) uint8 RGB; it is not modified."""
-        import av
-
-        if not self._open:
-            raise RuntimeError("AnnotatedVideoWriter is closed")
-        if image.shape != (self.size[1], self.size[0], 3):
-            raise ValueError(f"frame has shape {image.shape}, expected {self.size[::-1]} x 3")
-        scene = np.ascontiguousarray(image[..., ::-1])  # supervision draws on BGR
-        if tracked is not None and len(tracked):
-            scene = self._annotate(scene, tracked)
-        if any(self._pad):
-            scene = np.pad(scene, ((0, self._pad[0]), (0, self._pad[1]), (0, 0)))
-        frame = av.VideoFrame.from_ndarray(scene, format="bgr24")
-        frame.pts = self.frames_written
-        for packet in self._stream.encode(frame):
-            self._container.mux(packet)
-        self.frames_written += 1
-
-    def _annotate(self, scene: np.ndarray, tracked: TrackedPoses) -> np.ndarray:
-        import supervision as sv
-
-        det = tracked.detections
-        boxes = sv.Detections(
-            xyxy=det.xyxy.astype(np.float32),
-            confidence=det.score.astype(np.float32),
-            tracker_id=tracked.track_id.astype(int),
-        )
-        labels = [
-            f"#{i} {c}"
-            for i, c in zip(tracked.track_id.tolist(), det.class_name.tolist(), strict=True)
-        ]
-        xy = tracked.poses.xy
-        if tracked.xy_smooth is not None:
-            xy = np.where(np.isfinite(tracked.xy_smooth), tracked.xy_smooth, xy)
-        points = sv.KeyPoints(
-            xy=xy.astype(np.float32),
-            visible=tracked.poses.score >= self.min_score,
-        )
-        scene = self._box.annotate(scene, boxes)
-        scene = self._label.annotate(scene, boxes, labels=labels)
-        if self._edge is not None:
-            scene = self._edge.annotate(scene, points)
-        return self._vertex.annotate(scene, points)
-
-    def close(self) -> Path:
-        """Flush the encoder, finish the file and rename it to its final name."""
-        if not self._open:
-            raise RuntimeError("AnnotatedVideoWriter is closed")
-        self._open = False
-        try:
-            for packet in self._stream.encode(None):
-                self._container.mux(packet)
-            self._container.close()
-            os.replace(self._tmp, self.path)
-        except BaseException:
-            self.abort()
-            raise
-        return self.path
-
-    def abort(self) -> None:
-        """Stop encoding and remove the temporary file."""
-        self._open = False
-        with contextlib.suppress(Exception):
-            self._container.close()
-        self._tmp.unlink(missing_ok=True)
-
-    def __enter__(self) -> AnnotatedVideoWriter:
         return self
 
     def __exit__(

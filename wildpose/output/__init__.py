@@ -1,0 +1,14 @@
+"""Writers of what a run leaves behind: the track table (Parquet/CSV) and the annotated video."""
+
+from wildpose.atomic import write_json as write_json_atomic
+from wildpose.output.render import AnnotatedVideoWriter
+from wildpose.output.tables import TRACK_SCHEMA, TableFormat, TrackTableWriter, tracks_table
+
+__all__ = [
+    "TRACK_SCHEMA",
+    "AnnotatedVideoWriter",
+    "TableFormat",
+    "TrackTableWriter",
+    "tracks_table",
+    "write_json_atomic",
+]
