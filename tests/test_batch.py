@@ -1,4 +1,4 @@
-"""Archive discovery, image bursts, shards, the manifest and the resume rule (no model runs)."""
+"""Archive discovery, image bursts, shards, the run log and the resume rule (no model runs)."""
 
 from __future__ import annotations
 
@@ -14,16 +14,17 @@ from wildpose.batch import (
     DONE,
     FAILED,
     BatchInput,
-    ManifestLog,
+    RunLog,
     Shard,
     config_hash,
     discover,
     group_images,
     is_current,
     latest_records,
-    manifest_path,
-    merge_manifests,
-    read_manifest,
+    merge_run_logs,
+    read_run_log,
+    run_log_files,
+    run_log_path,
 )
 from wildpose.config import RunConfig, resolve_run_config
 from wildpose.errors import ConfigError
@@ -142,37 +143,37 @@ def test_shards_partition_every_input_exactly_once():
             Shard.parse(bad)
 
 
-def test_manifest_survives_a_torn_last_line(tmp_path):
-    path = manifest_path(tmp_path)
-    with ManifestLog(path) as log:
+def test_run_log_survives_a_torn_last_line(tmp_path):
+    path = run_log_path(tmp_path)
+    with RunLog(path) as log:
         log.append({"input": "a.mp4", "status": DONE})
         log.append({"input": "b.mp4", "status": FAILED, "error": "b.mp4: empty file"})
     with open(path, "ab") as f:  # a writer killed in the middle of a record
         f.write(b'{"input":"c.mp4","sta')
-    assert [r["input"] for r in read_manifest(path)] == ["a.mp4", "b.mp4"]
-    with ManifestLog(path) as log:  # reopening ends the torn line: the next record is whole
+    assert [r["input"] for r in read_run_log(path)] == ["a.mp4", "b.mp4"]
+    with RunLog(path) as log:  # reopening ends the torn line: the next record is whole
         log.append({"input": "d.mp4", "status": DONE})
-    assert [r["input"] for r in read_manifest(path)] == ["a.mp4", "b.mp4", "d.mp4"]
+    assert [r["input"] for r in read_run_log(path)] == ["a.mp4", "b.mp4", "d.mp4"]
     assert path.read_bytes().endswith(b"\n")
 
 
 def test_latest_record_per_input_and_merge(tmp_path):
-    s0, s1 = manifest_path(tmp_path, Shard(0, 2)), manifest_path(tmp_path, Shard(1, 2))
-    assert s0.name == "manifest.shard-0-of-2.jsonl"
-    with ManifestLog(s0) as log:
+    s0, s1 = run_log_path(tmp_path, Shard(0, 2)), run_log_path(tmp_path, Shard(1, 2))
+    assert s0.name == "runlog.shard-0-of-2.jsonl"
+    with RunLog(s0) as log:
         log.append({"input": "a.mp4", "status": FAILED, "finished": 1.0})
         log.append({"input": "a.mp4", "status": DONE, "finished": 3.0})
-    with ManifestLog(s1) as log:
+    with RunLog(s1) as log:
         log.append({"input": "b.mp4", "status": DONE, "finished": 2.0})
         log.append({"input": "a.mp4", "status": FAILED, "finished": 2.5})  # older than s0's
     latest = latest_records(tmp_path)
     assert {k: r["status"] for k, r in latest.items()} == {"a.mp4": DONE, "b.mp4": DONE}
-    path, merged = merge_manifests(tmp_path, ["b.mp4", "a.mp4"])
-    assert path == tmp_path / "manifest.jsonl"
-    assert [r["input"] for r in read_manifest(path)] == ["b.mp4", "a.mp4"]
+    path, merged = merge_run_logs(tmp_path, ["b.mp4", "a.mp4"])
+    assert path == tmp_path / "runlog.jsonl"
+    assert [r["input"] for r in read_run_log(path)] == ["b.mp4", "a.mp4"]
     assert merged == {"b.mp4": latest["b.mp4"], "a.mp4": latest["a.mp4"]}
     first = path.read_bytes()
-    merge_manifests(tmp_path, ["b.mp4", "a.mp4"])  # merging again changes nothing
+    merge_run_logs(tmp_path, ["b.mp4", "a.mp4"])  # merging again changes nothing
     assert path.read_bytes() == first
     assert not list(tmp_path.glob(".*partial"))
 
@@ -211,3 +212,82 @@ def test_resume_rule(tmp_path):
     assert not is_current(rec, 10, 5, "m", "other config", tmp_path)
     os.remove(tmp_path / "a.tracks.parquet")
     assert not is_current(rec, 10, 5, "m", "c", tmp_path)  # output gone
+
+
+# The hash of the default configuration as wildpose 0.1 recorded it: run logs written by
+# earlier releases resume only while an unchanged configuration hashes the same.
+DEFAULT_CONFIG_HASH_0_1 = "c4d2c4167dd017a649ffcf2cdd1c4f1038298f6da85b4933237ecb3c07239255"
+
+
+def test_config_hash_is_stable_across_releases():
+    assert config_hash(RunConfig()) == DEFAULT_CONFIG_HASH_0_1
+
+
+def _done_record(key: str, size: int, mtime_ns: int, **extra) -> dict:
+    return {
+        "input": key,
+        "status": DONE,
+        "model_sha256": "m",
+        "config_hash": config_hash(RunConfig()),
+        "size": size,
+        "mtime_ns": mtime_ns,
+        "outputs": [f"{Path(key).stem}.tracks.parquet"],
+        "rows": 3,
+        "finished": 1.0,
+        **extra,
+    }
+
+
+def test_run_logs_include_legacy_manifests_and_nothing_else(tmp_path):
+    for name in ("manifest.jsonl", "manifest.shard-1-of-2.jsonl", "runlog.jsonl"):
+        (tmp_path / name).write_text("")
+    for name in ("camera_manifest.jsonl", "manifest-notes.jsonl", "runlog.old.jsonl"):
+        (tmp_path / name).write_text(json.dumps({"input": "a.mp4", "status": FAILED}) + "\n")
+    assert [p.name for p in run_log_files(tmp_path)] == [
+        "manifest.jsonl",
+        "manifest.shard-1-of-2.jsonl",
+        "runlog.jsonl",
+    ]
+    assert latest_records(tmp_path) == {}
+    assert run_log_files(tmp_path / "missing") == []
+
+
+def test_resume_from_a_legacy_manifest(tmp_path):
+    """An archive processed by a release that wrote ``manifest.jsonl`` resumes: its done inputs
+    are skipped, the new records go to ``runlog.jsonl``, and the legacy file is left as it was."""
+    from types import SimpleNamespace
+
+    from wildpose.batch import run_batch
+
+    root, out = tmp_path / "root", tmp_path / "out"
+    root.mkdir()
+    out.mkdir()
+    (root / "a.mp4").write_bytes(b"not decoded: the input is already done")
+    (out / "a.tracks.parquet").write_bytes(b"x")
+    item = BatchInput("a.mp4", "video", (root / "a.mp4",), "a")
+    size, mtime_ns = item.stat()
+    legacy = out / "manifest.jsonl"
+    legacy.write_text(json.dumps(_done_record("a.mp4", size, mtime_ns)) + "\n")
+    before = legacy.read_bytes()
+    stages = SimpleNamespace(loaded=SimpleNamespace(sha256="m"), config=RunConfig())
+
+    summary = run_batch([item], out, stages, progress=False)  # type: ignore[arg-type]
+
+    assert (summary.skipped, summary.done, summary.failed) == (1, 0, 0)
+    assert summary.run_log == out / "runlog.jsonl"
+    (rec,) = read_run_log(out / "runlog.jsonl")
+    assert (
+        rec["status"] == "skipped" and rec["rows"] == 3 and rec["outputs"] == ["a.tracks.parquet"]
+    )
+    assert legacy.read_bytes() == before
+    # the newer record wins; merging writes runlog.jsonl and keeps the legacy file
+    path, merged = merge_run_logs(out)
+    assert path == out / "runlog.jsonl" and merged["a.mp4"]["status"] == "skipped"
+    assert legacy.read_bytes() == before
+
+
+def test_a_run_log_record_beats_a_legacy_one_on_a_tie(tmp_path):
+    (tmp_path / "manifest.jsonl").write_text(json.dumps(_done_record("a.mp4", 1, 1)) + "\n")
+    with RunLog(run_log_path(tmp_path)) as log:
+        log.append({**_done_record("a.mp4", 1, 1), "status": FAILED})
+    assert latest_records(tmp_path)["a.mp4"]["status"] == FAILED

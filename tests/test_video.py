@@ -5,6 +5,9 @@ from __future__ import annotations
 import _thread
 import gc
 import itertools
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -501,6 +504,27 @@ def test_unreadable_image_after_ultralytics_patched_pil(tmp_path: Path) -> None:
     reader = open_video(tmp_path)
     assert len(list(reader)) == 2 and reader.skipped == 1
     assert "pi_heif" not in reader.skipped_errors[0]
+
+
+def test_unreadable_image_when_ultralytics_was_imported_first(tmp_path: Path) -> None:
+    """Also when ultralytics replaced PIL.Image.open before wildpose was imported (a fresh
+    interpreter, as in a user's script that loads a YOLO model first)."""
+    from wildpose.synthetic import write_image_sequence
+
+    write_image_sequence(tmp_path, 3, (64, 48))
+    sorted(tmp_path.iterdir())[1].write_bytes(b"garbage")
+    script = (
+        "import sys, ultralytics.utils.patches\n"
+        "from wildpose.video import open_video\n"
+        "reader = open_video(sys.argv[1])\n"
+        "print(len(list(reader)), reader.skipped, reader.skipped_errors[0])\n"
+    )
+    env = {**os.environ, "YOLO_OFFLINE": "1", "YOLO_AUTOINSTALL": "False"}
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("2 1 ") and "cannot identify image file" in done.stdout
 
 
 def _rss_mib() -> float:

@@ -1,0 +1,58 @@
+"""Archives for ``wildpose batch``: discovery, shards, the run log and resume rule, the run loop.
+
+:func:`discover` walks ROOT in a deterministic (natural) order and returns
+:class:`BatchInput` values (videos and image bursts); :class:`Shard` selects a hash partition
+of them; :func:`run_batch` tracks them with one set of loaded stages and appends one JSON line
+per input to the run log (``OUT/runlog.jsonl``, or ``OUT/runlog.shard-I-of-N.jsonl``) after
+the input's outputs have their final names. A rerun skips an input whose latest record is done
+with the same model sha256 and config hash, for an unchanged input whose outputs exist
+(:func:`is_current`). See ``docs/batch.md``.
+"""
+
+from __future__ import annotations
+
+from .discover import DEFAULT_BURST_GAP_S, BatchInput, Discovery, discover, group_images
+from .run import BatchSummary, run_batch
+from .runlog import (
+    DONE,
+    FAILED,
+    SKIPPED,
+    RunLog,
+    config_hash,
+    is_current,
+    latest_records,
+    merge_run_logs,
+    read_run_log,
+    run_log_files,
+    run_log_path,
+)
+from .shards import Shard
+
+# SHIM: the names before "manifest" became "run log"; removed at integration.
+ManifestLog = RunLog
+read_manifest = read_run_log
+manifest_files = run_log_files
+manifest_path = run_log_path
+merge_manifests = merge_run_logs
+
+__all__ = [
+    "DEFAULT_BURST_GAP_S",
+    "DONE",
+    "FAILED",
+    "SKIPPED",
+    "BatchInput",
+    "BatchSummary",
+    "Discovery",
+    "RunLog",
+    "Shard",
+    "config_hash",
+    "discover",
+    "group_images",
+    "is_current",
+    "latest_records",
+    "merge_run_logs",
+    "read_run_log",
+    "run_batch",
+    "run_log_files",
+    "run_log_path",
+]

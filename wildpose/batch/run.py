@@ -1,0 +1,255 @@
+"""The batch run loop: track each input with one set of loaded stages, one run log record each.
+
+While one input is tracked, the next is stat'ed and probed in a thread (and the OS asked to
+read its files ahead), so a bad next input fails without waiting.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from wildpose import __version__
+from wildpose.atomic import fsync_dir, fsync_file
+from wildpose.errors import ConfigError, WildposeError
+from wildpose.video import Prefetcher, probe, source_label
+
+from .discover import BatchInput
+from .runlog import (
+    DONE,
+    FAILED,
+    SKIPPED,
+    RunLog,
+    config_hash,
+    is_current,
+    latest_records,
+    run_log_path,
+)
+from .shards import Shard
+
+if TYPE_CHECKING:  # the pipeline imports torch: discovery and run logs do without it
+    from wildpose.pipeline import Stages
+
+
+@dataclass
+class BatchSummary:
+    """Counts of one run; ``failures`` are (input key, one-line error); ``seconds`` wall time."""
+
+    total: int = 0
+    done: int = 0
+    skipped: int = 0
+    failed: int = 0
+    rows: int = 0
+    seconds: float = 0.0
+    failures: list[tuple[str, str]] = field(default_factory=list)
+    run_log: Path | None = None
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failed else 0
+
+    def add(self, record: dict[str, Any]) -> None:
+        status = record["status"]
+        setattr(self, status, getattr(self, status) + 1)
+        if status == DONE:
+            self.rows += int(record.get("rows") or 0)
+        elif status == FAILED:
+            self.failures.append((record["input"], record.get("error") or ""))
+
+    def line(self) -> str:
+        return (
+            f"{self.total} inputs: {self.done} done, {self.skipped} already done, "
+            f"{self.failed} failed; {self.rows} rows in {self.seconds:.1f} s"
+            + (f"; run log {self.run_log}" if self.run_log else "")
+        )
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """An input made ready in the lookahead thread: ``source`` for track_video, or ``error``."""
+
+    item: BatchInput
+    source: str | list[Path]
+    size: int = 0
+    mtime_ns: int = 0
+    error: str | None = None
+
+
+def run_batch(
+    inputs: Sequence[BatchInput],
+    out: str | Path,
+    stages: Stages,
+    *,
+    resume: bool = True,
+    shard: Shard | None = None,
+    progress: bool = True,
+    debug: bool = False,
+    on_record: Callable[[dict[str, Any]], None] | None = None,
+) -> BatchSummary:
+    """Track ``inputs`` into ``out`` (mirroring their folders), one run log record each.
+
+    Inputs that :func:`~wildpose.batch.runlog.is_current` says are done are recorded as
+    skipped (with ``resume``). A failing input is recorded with its one-line error and the run
+    goes on; a :class:`~wildpose.errors.ConfigError` (bad configuration) stops the run and
+    propagates, as do Ctrl-C and SIGKILL, leaving no record for the input in flight.
+    """
+    from tqdm import tqdm
+
+    out = Path(out)
+    t0 = time.perf_counter()
+    ids = (stages.loaded.sha256, config_hash(stages.config))
+    summary = BatchSummary(total=len(inputs), run_log=run_log_path(out, shard))
+    previous = latest_records(out) if resume else {}
+    bar = tqdm(total=len(inputs), unit="input", disable=not progress, dynamic_ncols=True)
+
+    def record(rec: dict[str, Any], sync: bool = True) -> None:
+        log.append(rec, sync=sync)
+        summary.add(rec)
+        bar.update(1)
+        if rec["status"] == FAILED:
+            tqdm.write(f"wildpose: error: {rec['error']}", file=sys.stderr)
+        if on_record:
+            on_record(rec)
+
+    with RunLog(summary.run_log) as log, bar:
+        todo = []
+        for item in inputs:
+            old = previous.get(item.key)
+            if old and _unchanged_done(item, old, ids, out):
+                record({**old, "status": SKIPPED, "seconds": 0.0, **_stamp(shard)}, sync=False)
+            else:
+                todo.append(item)
+        log.sync()
+        image_fps = stages.config.video.image_fps
+        with Prefetcher((_prepare(item, image_fps) for item in todo), 1) as ready:
+            for prep in ready:
+                bar.set_postfix_str(prep.item.key[-50:], refresh=True)
+                record(_run_one(prep, out, stages, ids, shard, debug))
+    summary.seconds = time.perf_counter() - t0
+    return summary
+
+
+def _unchanged_done(item: BatchInput, old: dict[str, Any], ids: tuple[str, str], out: Path) -> bool:
+    try:
+        size, mtime_ns = item.stat()
+    except OSError:
+        return False
+    return is_current(old, size, mtime_ns, ids[0], ids[1], out)
+
+
+def _stamp(shard: Shard | None) -> dict[str, Any]:
+    return {
+        "shard": None if shard is None else str(shard),
+        "finished": time.time(),
+        "wildpose_version": __version__,
+    }
+
+
+def _prepare(item: BatchInput, image_fps: float) -> _Prepared:
+    """Stat and probe one input (in the lookahead thread) and start reading it ahead."""
+    try:
+        size, mtime_ns = item.stat()
+    except OSError as exc:
+        cause = "broken link" if item.paths[0].is_symlink() else (exc.strerror or str(exc))
+        return _Prepared(item, "", error=f"{item.key}: cannot read ({cause})")
+    source: str | list[Path] = str(item.paths[0]) if item.kind == "video" else list(item.paths)
+    try:
+        probe(source, image_fps=image_fps)
+    except ConfigError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - recorded as this input's failure
+        return _Prepared(item, source, size, mtime_ns, _one_line(exc, source, item))
+    for path in item.paths:
+        _read_ahead(path)
+    return _Prepared(item, source, size, mtime_ns, None)
+
+
+def _read_ahead(path: Path) -> None:
+    """Ask the OS to start reading ``path`` into its cache (a hint; network archives gain)."""
+    if not hasattr(os, "posix_fadvise"):
+        return
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_WILLNEED)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _one_line(exc: BaseException, source: str | list[Path], item: BatchInput) -> str:
+    """The error as one line naming the input by its key (relative to ROOT)."""
+    text = str(exc) if isinstance(exc, WildposeError) else f"{type(exc).__name__}: {exc}"
+    label = source_label(source) if source else ""
+    text = " ".join(text.split()).replace(label, item.key) if label else " ".join(text.split())
+    return text if text.startswith(item.key) else f"{item.key}: {text}"
+
+
+def _run_one(
+    prep: _Prepared,
+    out: Path,
+    stages: Stages,
+    ids: tuple[str, str],
+    shard: Shard | None,
+    debug: bool,
+) -> dict[str, Any]:
+    """Track one prepared input; returns its run log record (done or failed)."""
+    from wildpose.pipeline import track_video
+
+    item, t0 = prep.item, time.perf_counter()
+    rec: dict[str, Any] = {"input": item.key, "status": FAILED, "error": prep.error}
+    rec.update(kind=item.kind, files=len(item.paths), size=prep.size, mtime_ns=prep.mtime_ns)
+    if prep.error is None:
+        try:
+            res = track_video(
+                prep.source,
+                item.out_dir(out),
+                stages,
+                stem=item.stem,
+                video_name=item.key,
+                extra_run_info=_run_info(item, ids[1], shard),
+            )
+        except ConfigError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - recorded as this input's failure
+            if debug:
+                traceback.print_exc()
+            rec["error"] = _one_line(exc, prep.source, item)
+        else:
+            _sync_files(res.outputs)
+            rec.update(status=DONE, rows=res.rows, tracks=res.tracks, frames=res.frames_read)
+            rec.update(frames_skipped=res.frames_skipped)
+            rec["outputs"] = [Path(o).relative_to(out).as_posix() for o in res.outputs]
+    rec["seconds"] = round(time.perf_counter() - t0, 3)
+    rec.update(model_sha256=ids[0], config_hash=ids[1], **_stamp(shard))
+    return rec
+
+
+def _sync_files(paths: Iterable[str]) -> None:
+    """fsync outputs and their folders, so a ``done`` record never outlives its files."""
+    paths = list(paths)
+    for path in paths:
+        fsync_file(path)
+    for folder in sorted({os.path.dirname(p) or "." for p in paths}):
+        fsync_dir(folder)  # a no-op where folders cannot be opened (Windows)
+
+
+def _run_info(item: BatchInput, config_sha256: str, shard: Shard | None) -> dict[str, Any]:
+    """Extra ``run.json`` keys: the input (video or burst folder) and the batch context."""
+    first = item.paths[0]
+    info: dict[str, Any] = {
+        "input": str(first) if item.kind == "video" else str(first.parent),
+        "batch": {"input": item.key, "config_hash": config_sha256, "shard": shard and str(shard)},
+    }
+    if item.kind == "images":
+        info["images"] = [p.name for p in item.paths]
+    return info
