@@ -1,9 +1,9 @@
 """Identities: ByteTrack on detector boxes assigns each animal a ``track_id`` >= 1.
 
-:class:`Tracker` wraps Roboflow's ByteTrack (``trackers.ByteTrackTracker``, the successor of
-``supervision.ByteTrack``, which current supervision releases no longer ship) so that it never
-sees or mutates our arrays: it receives fresh ``supervision.Detections`` carrying a row index in
-their ``data`` dict, and that index realigns the poses with the tracked boxes it returns.
+:class:`Tracker` runs Roboflow's ByteTrack (``trackers.ByteTrackTracker``, the successor of
+``supervision.ByteTrack``, which current supervision releases no longer ship) through
+:mod:`wildpose.adapters.trackers`, which never lets it see or mutate our arrays: it returns the
+rows of the tracked boxes, and those rows realign the poses with them.
 
 Behaviour worth knowing:
 
@@ -25,9 +25,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from wildpose.adapters.trackers import ByteTrack
 from wildpose.types import Detections, Poses, TrackedPoses
-
-_INDEX_KEY = "wildpose_index"
 
 
 class Tracker:
@@ -53,13 +52,11 @@ class Tracker:
             raise ValueError(f"fps must be positive, got {fps}")
         if lost_track_buffer_s < 0:
             raise ValueError(f"lost_track_buffer_s must be >= 0, got {lost_track_buffer_s}")
-        # trackers expresses the buffer in frames at 30 fps; with timestamps it is buffer/30 s.
-        self._byte_track = _ByteTrack(
-            lost_track_buffer=round(lost_track_buffer_s * 30.0),
-            frame_rate=float(fps),
+        self._byte_track = ByteTrack(
+            fps=fps,
+            lost_track_buffer_s=lost_track_buffer_s,
             track_activation_threshold=track_activation_threshold,
-            high_conf_det_threshold=track_activation_threshold,
-            minimum_iou_threshold=1.0 - minimum_matching_threshold,
+            minimum_iou=1.0 - minimum_matching_threshold,
             minimum_consecutive_frames=minimum_consecutive_frames,
         )
         self._last_time_s: float | None = None
@@ -73,75 +70,24 @@ class Tracker:
         an id, in the tracker's order, with their detections and poses selected to match;
         the inputs are not modified.
         """
-        import supervision as sv
-
         if len(detections) != len(poses):
             raise ValueError(f"{len(detections)} detections but {len(poses)} poses")
         if self._last_time_s is not None and not time_s > self._last_time_s:
             raise ValueError(f"frame {frame}: time {time_s} s does not follow {self._last_time_s}")
         self._last_time_s = time_s
-        n = len(detections)
-        query = sv.Detections(
-            xyxy=np.array(detections.xyxy, dtype=np.float32).reshape(n, 4),
-            confidence=np.array(detections.score, dtype=np.float32),
-            class_id=np.zeros(n, dtype=int),
-            data={_INDEX_KEY: np.arange(n)},
-        )
-        result = self._byte_track.update(query, timestamp=float(time_s))
-        keep = result.tracker_id >= 0
-        index = np.asarray(result.data.get(_INDEX_KEY, np.zeros(0, int)), dtype=np.intp)[keep]
+        rows, track_id = self._byte_track.update(detections.xyxy, detections.score, time_s)
         return TrackedPoses(
             frame=frame,
             time_s=time_s,
-            detections=detections[index],
-            poses=poses[index],
-            track_id=result.tracker_id[keep].astype(np.int64) + 1,  # trackers counts from 0
+            detections=detections[rows],
+            poses=poses[rows],
+            track_id=track_id,
         )
 
     def reset(self) -> None:
         """Forget all tracks (between videos); ids start again from 1."""
         self._byte_track.reset()
         self._last_time_s = None
-
-
-def _bytetrack_class():
-    from trackers import ByteTrackTracker
-
-    class ImmediateByteTrack(ByteTrackTracker):
-        """ByteTrack that gives a new track its id when it is spawned, if one match suffices."""
-
-        def _spawn_new_tracks(
-            self,
-            detection_boxes,
-            confidences,
-            unmatched_high_local,
-            high_indices,
-            out_det_indices,
-            out_tracker_ids,
-        ):  # noqa: ANN001
-            first_out, first_track = len(out_tracker_ids), len(self.tracks)
-            super()._spawn_new_tracks(
-                detection_boxes,
-                confidences,
-                unmatched_high_local,
-                high_indices,
-                out_det_indices,
-                out_tracker_ids,
-            )
-            if self.minimum_consecutive_frames > 1:
-                return
-            spawned = iter(self.tracks[first_track:])
-            for pos in range(first_out, len(out_tracker_ids)):
-                if float(confidences[out_det_indices[pos]]) >= self.track_activation_threshold:
-                    track = next(spawned)
-                    track.tracker_id = self._allocate_tracker_id()
-                    out_tracker_ids[pos] = track.tracker_id
-
-    return ImmediateByteTrack
-
-
-def _ByteTrack(**kwargs):  # noqa: N802 - a class factory, used like a class
-    return _bytetrack_class()(**kwargs)
 
 
 class FixedIdTracker:

@@ -12,21 +12,17 @@ import pytest
 import yaml
 from synth import write_coco
 
+from wildpose.adapters.ultralytics import offline_ultralytics
 from wildpose.cli import main
+from wildpose.config.base import validate
+from wildpose.config.detector import DetectorTrainConfig
 from wildpose.errors import ConfigError, InputError
-from wildpose.train.data import load_coco_keypoints, load_dlc_project, split_samples
-from wildpose.train.detector import (
-    DetectorTrainConfig,
-    _greedy_matches,
-    box_iou,
-    class_map,
-    load_keypoint_data,
-    offline_ultralytics,
-    resolve_model,
-    train_arguments,
-    train_detector,
-    write_yolo_dataset,
-)
+from wildpose.train.coco import load_coco_keypoints
+from wildpose.train.detector_eval import greedy_matches
+from wildpose.train.detector_train import resolve_model, train_arguments, train_detector
+from wildpose.train.dlc import load_dlc_project
+from wildpose.train.samples import split_samples
+from wildpose.train.yolo_dataset import class_map, load_keypoint_data, write_yolo_dataset
 
 OPENFIELD = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "dlc-openfield"
 
@@ -145,17 +141,17 @@ def test_dlc_boxes_become_labels(tmp_path: Path) -> None:
                                atol=1e-3)  # fmt: skip
 
 
-def test_box_iou_and_matching() -> None:
-    a = np.array([[0, 0, 10, 10]])
-    b = np.array([[0, 0, 10, 10], [5, 0, 15, 10], [20, 20, 30, 30]])
-    np.testing.assert_allclose(box_iou(a, b), [[1.0, 50 / 150, 0.0]])
+def test_matching() -> None:
+    from supervision import box_iou_batch
+
     gt = np.array([[0, 0, 10, 10], [4, 0, 14, 10]])
     dets = np.array([[3, 0, 13, 10], [0, 0, 10, 10], [1, 0, 11, 10]])  # best first
     # the first detection overlaps the second box most (0.82 vs 0.54), the second then takes
     # the first box, the third (a duplicate) finds both taken
-    assert _greedy_matches(box_iou(gt, dets)) == 2
-    assert _greedy_matches(box_iou(gt, dets[2:])) == 1
-    assert _greedy_matches(np.zeros((1, 0))) == 0
+    assert greedy_matches(box_iou_batch(gt, dets)) == 2
+    assert greedy_matches(box_iou_batch(gt, dets[2:])) == 1
+    assert greedy_matches(box_iou_batch(gt, np.zeros((0, 4)))) == 0
+    assert greedy_matches(np.zeros((1, 0))) == 0
 
 
 def test_train_arguments_are_cheap_and_offline(tmp_path: Path) -> None:
@@ -164,8 +160,11 @@ def test_train_arguments_are_cheap_and_offline(tmp_path: Path) -> None:
     assert args["device"] == "cpu" and args["amp"] is False and args["plots"] is False
     assert args["val"] is False and args["nbs"] == 8 and args["flipud"] == 0.5
     assert args["project"] == str(tmp_path) and args["exist_ok"] is True
-    with pytest.raises(ConfigError, match="epochs"):
-        DetectorTrainConfig(extra={"epochs": 3})
+    with pytest.raises(ConfigError, match="settings: 'extra.epochs' is set by its own option"):
+        validate(DetectorTrainConfig, {"extra": {"epochs": 3}}, "settings")
+    for key, value in [("epochs", 0), ("imgsz", 0), ("batch", 0), ("n_val", -1), ("threads", 0)]:
+        with pytest.raises(ConfigError, match=f"'{key}' must be >= "):
+            validate(DetectorTrainConfig, {key: value}, "settings")
 
 
 def test_network_log_sees_ultralytics_font_download(network_log: list, tmp_path: Path) -> None:
@@ -189,7 +188,7 @@ def test_dataset_check_is_offline(network_log: list, coco: tuple[Path, Path], tm
 
 def test_train_detector_cli(network_log: list, coco: tuple[Path, Path], tmp_path: Path) -> None:
     """One epoch at 64 px through the CLI: best.pt loads in build_detector and runs offline."""
-    from wildpose.detect import UltralyticsDetector, build_detector
+    from wildpose.detect import DetectorOptions, UltralyticsDetector, build_detector
     from wildpose.types import Frame
 
     out = tmp_path / "det"
@@ -212,7 +211,7 @@ def test_train_detector_cli(network_log: list, coco: tuple[Path, Path], tmp_path
     assert report["seconds"]["total"] > report["seconds"]["train"] > 0
     assert (out / "run" / "weights" / "last.pt").is_file()
 
-    detector = build_detector(str(out / "best.pt"), imgsz=64, conf=0.0)
+    detector = build_detector(DetectorOptions(str(out / "best.pt"), imgsz=64, conf=0.0))
     assert isinstance(detector, UltralyticsDetector)
     assert detector.names == {0: "vole", 1: "zebra"} and detector.class_ids is None
     image = cv2.imread(str(next(coco[1].glob("*.png"))))[..., ::-1]
@@ -225,7 +224,7 @@ def test_train_detector_cli(network_log: list, coco: tuple[Path, Path], tmp_path
     again = train_detector(coco[0], tmp_path / "again", cfg, images=coco[1])
     assert again.summary["model"] == str((out / "best.pt").resolve())
     assert again.summary["heldout"] is None and again.summary["split"]["val_images"] == []
-    assert build_detector(str(again.best), imgsz=64).names == {0: "animal"}
+    assert build_detector(DetectorOptions(str(again.best), imgsz=64)).names == {0: "animal"}
     assert network_log == []
 
 
