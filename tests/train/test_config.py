@@ -112,6 +112,17 @@ def test_unknown_key_is_one_line_naming_file_and_key(tmp_path: Path) -> None:
         ("model", {"arch": "tiny", "clip_weights": "openai"}, "model.clip_weights"),
         ("data", {"kind": "dlc"}, "data.dlc_project"),
         ("data", {"n_val": 2, "flip_pairs": [[0, 1, 2]]}, "data.flip_pairs"),
+        ("data", {"val_annotations": "v.json", "n_val": 0}, "data.val_images"),
+        ("data", {"val_annotations": "v.json", "val_images": "i"}, "data.n_val"),
+        ("data", {"shots_per_species": 0}, "data.shots_per_species"),
+        ("optim", {"lr": 0}, "optim.lr"),
+        ("optim", {"betas": [0.9]}, "optim.betas"),
+        ("optim", {"custom_keys": {"bias": {"lr_mult": -1}}}, "optim.custom_keys.bias.lr_mult"),
+        ("schedule", {"warmup_ratio": 0}, "schedule.warmup_ratio"),
+        ("train", {"workers": -1}, "train.workers"),
+        ("train", {"device": "tpu"}, "train.device"),
+        ("train", {"threads": 0}, "train.threads"),
+        ("eval", {"batch_size": 0}, "eval.batch_size"),
     ],
 )
 def test_bad_values(tmp_path: Path, section: str, value: dict, key: str) -> None:
@@ -146,6 +157,18 @@ def test_overrides(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         one_line(exc)
 
 
+def test_errors_name_the_file_or_set(tmp_path: Path) -> None:
+    path = write(tmp_path / "r.yaml", {**SMALL, "train": {"batch_size": 0}})
+    with pytest.raises(ConfigError) as exc:
+        load_config(path)
+    assert one_line(exc) == f"{path}: 'train.batch_size' must be >= 1, got 0"
+    with pytest.raises(ConfigError) as exc:
+        load_config(path, ["train.batch_size=-2"])
+    assert one_line(exc) == "--set: 'train.batch_size' must be >= 1, got -2"
+    cfg = load_config(path, ["train.batch_size=4", "optim.custom_keys={bias: }"])
+    assert cfg.train.batch_size == 4 and cfg.optim.custom_keys == {"bias": KeyRule()}
+
+
 def test_base_recipes_merge_and_replace_custom_keys(tmp_path: Path) -> None:
     base = {**SMALL, "optim": {"lr": 1e-3, "custom_keys": {"bias": {"decay_mult": 0.0}}}}
     write(tmp_path / "base" / "b.yaml", base)
@@ -173,6 +196,10 @@ def test_missing_or_broken_file(tmp_path: Path) -> None:
     (tmp_path / "bad.yaml").write_text("data: [unclosed\n")
     with pytest.raises(ConfigError, match="not valid YAML") as exc:
         load_config(tmp_path / "bad.yaml")
+    one_line(exc)
+    (tmp_path / "latin1.yaml").write_bytes("model: {description: caf\xe9}\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match="not UTF-8") as exc:
+        load_config(tmp_path / "latin1.yaml")
     one_line(exc)
 
 
