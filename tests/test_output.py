@@ -11,14 +11,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from wildpose.atomic import is_partial
-from wildpose.output import (
-    TRACK_SCHEMA,
-    AnnotatedVideoWriter,
-    TrackTableWriter,
-    tracks_table,
-    write_json_atomic,
-)
+from wildpose.atomic import AtomicGroup, is_partial, write_json
+from wildpose.output import TRACK_SCHEMA, AnnotatedVideoWriter, TrackTableWriter, tracks_table
 from wildpose.types import Detections, Poses, TrackedPoses
 
 KEYPOINTS = ["nose", "left eye", "right eye", "tail base"]
@@ -202,10 +196,30 @@ def test_bad_format_is_rejected(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_write_json_atomic(tmp_path):
+def test_tables_commit_with_their_group(tmp_path):
+    rng = np.random.default_rng(3)
+    frames = [make_frame(rng, i, 2, True) for i in range(3)]
+    with AtomicGroup() as group:
+        with TrackTableWriter(tmp_path, "a", ["parquet", "csv"], KEYPOINTS, META, group=group) as w:
+            w.write("v.mp4", frames)
+        assert [p for p in tmp_path.iterdir() if not is_partial(p)] == []  # the group renames
+        write_json(tmp_path / "other.json", {})  # unrelated files are untouched
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "a.tracks.csv",
+        "a.tracks.parquet",
+        "other.json",
+    ]
+    with pytest.raises(RuntimeError), AtomicGroup() as group:
+        with TrackTableWriter(tmp_path / "b", "b", ["parquet"], KEYPOINTS, META, group=group) as w:
+            w.write("v.mp4", frames)
+        raise RuntimeError("after the tables, before the commit")
+    assert list((tmp_path / "b").iterdir()) == []
+
+
+def test_write_json(tmp_path):
     path = tmp_path / "a.run.json"
     obj = {"fps": np.float32(29.97), "frames": np.int64(12), "size": np.array([640, 480])}
-    write_json_atomic(path, obj)
+    write_json(path, obj)
     assert json.loads(path.read_text()) == {
         "fps": pytest.approx(29.97),
         "frames": 12,
@@ -213,7 +227,7 @@ def test_write_json_atomic(tmp_path):
     }
     assert [p.name for p in tmp_path.iterdir()] == ["a.run.json"]
     with pytest.raises(TypeError):
-        write_json_atomic(tmp_path / "b.run.json", {"bad": object()})
+        write_json(tmp_path / "b.run.json", {"bad": object()})
     assert [p.name for p in tmp_path.iterdir()] == ["a.run.json"]
 
 

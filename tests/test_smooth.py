@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from filterpy.common import Q_continuous_white_noise
 from filterpy.kalman import KalmanFilter
 
 from wildpose.errors import ConfigError
-from wildpose.smooth import KalmanModel, TrackSmoother, kalman_smooth
+from wildpose.smooth import KalmanParams, SmootherParams, TrackSmoother, kalman_smooth
 from wildpose.types import Detections, Poses, TrackedPoses
 
 FPS = 30.0
@@ -23,6 +25,12 @@ def _truth(rng: np.random.Generator, num_t: int, k: int, fps: float = FPS) -> np
     return drift + offset + 20.0 * np.sin(2 * np.pi * freq * t + rng.uniform(0, 6, (1, k, 2)))
 
 
+def _smooth(xy, score, mode: str = "rts", fps: float = FPS, **params):
+    """``kalman_smooth`` at a constant frame rate with ``KalmanParams(**params)``."""
+    times = np.arange(np.shape(xy)[0]) / fps
+    return kalman_smooth(xy, score, times, mode, params=KalmanParams(**params))
+
+
 def _noisy(rng: np.random.Generator, truth: np.ndarray, drop: float = 0.1):
     """Observations of ``truth``: std 3 px / score, scores in [0.3, 1], a fraction dropped."""
     score = rng.uniform(0.3, 1.0, truth.shape[:-1])
@@ -31,7 +39,7 @@ def _noisy(rng: np.random.Generator, truth: np.ndarray, drop: float = 0.1):
     return xy, score
 
 
-def _filterpy(xy: np.ndarray, score: np.ndarray, fps: float, model: KalmanModel, rts: bool):
+def _filterpy(xy: np.ndarray, score: np.ndarray, fps: float, model: KalmanParams, rts: bool):
     """One keypoint series (T, 2) / (T,) through filterpy, state [x, vx, y, vy]."""
     num_t, dt = xy.shape[0], 1.0 / fps
     valid = np.isfinite(xy).all(axis=-1) & (score >= model.min_score)
@@ -71,8 +79,8 @@ def test_matches_filterpy_without_gating(mode: str, params: dict) -> None:
     xy[:, 2] = np.nan  # never seen
     xy[:-1, 3] = np.nan  # one point, at the end
     xy[40:70, 4] = np.nan  # long gap
-    got, var = kalman_smooth(xy, score, 25.0, mode, gate=None, **params)
-    model = KalmanModel(gate=None, **params)
+    got, var = _smooth(xy, score, mode, 25.0, gate=None, **params)
+    model = KalmanParams(gate=None, **params)
     for k in range(xy.shape[1]):
         ref, ref_var = _filterpy(xy[:, k], score[:, k], 25.0, model, rts=mode == "rts")
         np.testing.assert_allclose(got[:, k], ref, rtol=0, atol=1e-6)
@@ -99,9 +107,9 @@ def test_smoothing_lowers_error_and_gating_rejects_outliers() -> None:
     truth = _truth(rng, 300, 17)
     clean, score = _noisy(rng, truth)
     xy, outlier = _outliers(rng, clean)
-    gated, _ = kalman_smooth(xy, score, FPS)
-    ungated, _ = kalman_smooth(xy, score, FPS, gate=None)
-    forward, _ = kalman_smooth(xy, score, FPS, "kalman")
+    gated, _ = _smooth(xy, score)
+    ungated, _ = _smooth(xy, score, gate=None)
+    forward, _ = _smooth(xy, score, "kalman")
     raw = _rmse(xy, truth)
     assert _rmse(gated, truth) < 0.35 * raw
     assert _rmse(forward, truth) < 0.5 * raw
@@ -121,8 +129,8 @@ def test_persistent_jump_restarts_the_filter() -> None:
     truth = _truth(rng, 120, 3)
     truth[60:] += 200.0  # e.g. an identity swap: the keypoint really is elsewhere now
     xy, score = _noisy(rng, truth, drop=0.0)
-    filt, _ = kalman_smooth(xy, score, FPS, "kalman", max_gated=3)
-    smooth, _ = kalman_smooth(xy, score, FPS, max_gated=3)
+    filt, _ = _smooth(xy, score, "kalman", max_gated=3)
+    smooth, _ = _smooth(xy, score, max_gated=3)
     np.testing.assert_array_equal(filt[62], xy[62])  # restarted at the third gated point
     assert _rmse(smooth[70:], truth[70:]) < 5.0
     assert _rmse(smooth[:60], truth[:60]) < 5.0  # no smoothing across the restart
@@ -134,13 +142,13 @@ def test_all_missing_series_and_nan_before_first_point() -> None:
     xy[:, 0] = np.nan
     score[:, 1] = 0.0
     xy[:10, 2] = np.nan
-    got, var = kalman_smooth(xy, score, FPS, "kalman")
+    got, var = _smooth(xy, score, "kalman")
     assert np.isnan(got[:, :2]).all() and np.isnan(var[:, :2]).all()
     assert np.isnan(got[:10, 2]).all() and np.isnan(var[:10, 2]).all()
     np.testing.assert_array_equal(got[10, 2], xy[10, 2])  # starts at the measurement
     np.testing.assert_allclose(var[10, 2], (3.0 / score[10, 2]) ** 2)
     assert np.isfinite(got[:, 3]).all()
-    allnan, allvar = kalman_smooth(np.full((20, 3, 2), np.nan), np.ones((20, 3)), FPS)
+    allnan, allvar = _smooth(np.full((20, 3, 2), np.nan), np.ones((20, 3)))
     assert np.isnan(allnan).all() and np.isnan(allvar).all()
 
 
@@ -155,18 +163,18 @@ def test_low_score_points_are_gaps() -> None:
     as_nan[low] = np.nan
     nan_score = score.copy()
     nan_score[low] = np.nan
-    ref, ref_var = kalman_smooth(as_nan, score, FPS, min_score=0.1, gate=None)
+    ref, ref_var = _smooth(as_nan, score, min_score=0.1, gate=None)
     for a, s in ((wild, score), (xy, nan_score)):
-        got, var = kalman_smooth(a, s, FPS, min_score=0.1, gate=None)
+        got, var = _smooth(a, s, min_score=0.1, gate=None)
         np.testing.assert_array_equal(got, ref)
         np.testing.assert_array_equal(var, ref_var)
     # confidence weighting: a lower score pulls less
     z = np.zeros((10, 1, 2))
     z[5] = 10.0
-    hi, _ = kalman_smooth(z, np.ones((10, 1)), FPS, "kalman", gate=None)
+    hi, _ = _smooth(z, np.ones((10, 1)), "kalman", gate=None)
     s_lo = np.ones((10, 1))
     s_lo[5] = 0.3
-    lo, _ = kalman_smooth(z, s_lo, FPS, "kalman", gate=None)
+    lo, _ = _smooth(z, s_lo, "kalman", gate=None)
     assert 0 < lo[5, 0, 0] < hi[5, 0, 0]
 
 
@@ -175,35 +183,39 @@ def test_shapes_dtypes_layouts_and_no_mutation() -> None:
     xy, score = _noisy(rng, _truth(rng, 40, 6))
     xy32, score32 = xy.astype(np.float32), score.astype(np.float32)
     before = (xy32.copy(), score32.copy())
-    got, var = kalman_smooth(xy32, score32, FPS)
+    got, var = _smooth(xy32, score32)
     assert got.shape == (40, 6, 2) and var.shape == (40, 6)
     assert got.dtype == np.float64 and var.dtype == np.float64
     np.testing.assert_array_equal(xy32, before[0])
     np.testing.assert_array_equal(score32, before[1])
     # any series layout between time and the last axis: (T, N, K, 2)
-    grouped, gvar = kalman_smooth(xy32.reshape(40, 2, 3, 2), score32.reshape(40, 2, 3), FPS)
+    grouped, gvar = _smooth(xy32.reshape(40, 2, 3, 2), score32.reshape(40, 2, 3))
     np.testing.assert_array_equal(grouped.reshape(40, 6, 2), got)
     np.testing.assert_array_equal(gvar.reshape(40, 6), var)
-    one, one_var = kalman_smooth(xy[:1], score[:1], FPS)
+    one, one_var = _smooth(xy[:1], score[:1])
     assert one.shape == (1, 6, 2) and one_var.shape == (1, 6)
-    empty, empty_var = kalman_smooth(np.zeros((0, 6, 2)), np.zeros((0, 6)), FPS)
+    empty, empty_var = _smooth(np.zeros((0, 6, 2)), np.zeros((0, 6)))
     assert empty.shape == (0, 6, 2) and empty_var.shape == (0, 6)
 
 
 def test_bad_arguments() -> None:
     xy, score = np.zeros((5, 2, 2)), np.ones((5, 2))
     with pytest.raises(ConfigError):
-        kalman_smooth(xy, score, FPS, "median")  # type: ignore[arg-type]
+        _smooth(xy, score, "median")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="increasing"):
+        kalman_smooth(xy, score, [0.0, 0.1, 0.1, 0.2, 0.3])
+    with pytest.raises(ValueError, match="5 frames"):
+        kalman_smooth(xy, score, [0.0, 0.1])
     with pytest.raises(ConfigError):
-        kalman_smooth(xy, score, 0.0)
+        _smooth(xy, score, meas_std=-1.0)
     with pytest.raises(ConfigError):
-        kalman_smooth(xy, score, FPS, meas_std=-1.0)
-    with pytest.raises(ConfigError):
-        kalman_smooth(xy, score, FPS, max_gated=0)
+        _smooth(xy, score, max_gated=0)
     with pytest.raises(ValueError):
-        kalman_smooth(xy, np.ones((5, 3)), FPS)
+        _smooth(xy, np.ones((5, 3)))
     with pytest.raises(ConfigError):
-        TrackSmoother(2, FPS, "fast")  # type: ignore[arg-type]
+        SmootherParams(mode="fast")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError):
+        SmootherParams(lag_s=-1.0)
 
 
 # ---------------------------------------------------------------- streaming
@@ -271,11 +283,11 @@ def test_stream_with_full_lag_equals_kalman_smooth(mode: str) -> None:
     rng = np.random.default_rng(6)
     k = 5
     frames, dense = _scene(rng, 160, k, TRACKS)  # frames 150-159 hold no animal
-    out = _run(TrackSmoother(k, FPS, mode, lag=1000, max_gap_s=1.0), frames)
+    out = _run(TrackSmoother(k, SmootherParams(mode, lag_s=1000 / FPS, max_gap_s=1.0)), frames)
     for tid, (first, last, absent) in TRACKS.items():
         xy, score = dense[tid]
         xy32, score32 = xy.astype(np.float32), score.astype(np.float32)
-        ref, ref_var = kalman_smooth(xy32, score32, FPS, mode)
+        ref, ref_var = _smooth(xy32, score32, mode)
         got, var = _per_track(out, tid, first, last, k)
         present = np.array([f not in absent for f in range(first, last + 1)])
         np.testing.assert_allclose(got[present], ref[present], rtol=1e-6)
@@ -288,12 +300,12 @@ def test_stream_track_ends_after_max_gap() -> None:
     # id 5 is away for 80 frames (> 2 s): it comes back as a new track
     tracks = {5: (0, 199, set(range(40, 120))), 6: (0, 199, set())}
     frames, dense = _scene(rng, 200, k, tracks)
-    smoother = TrackSmoother(k, FPS, lag=1000, max_gap_s=2.0)
+    smoother = TrackSmoother(k, SmootherParams(lag_s=1000 / FPS, max_gap_s=2.0))
     out = _run(smoother, frames)
     xy, score = dense[5]
     got, _ = _per_track(out, 5, 0, 199, k)
     for a, b in ((0, 40), (120, 200)):
-        ref, _ = kalman_smooth(xy[a:b].astype(np.float32), score[a:b].astype(np.float32), FPS)
+        ref, _ = _smooth(xy[a:b].astype(np.float32), score[a:b].astype(np.float32))
         np.testing.assert_allclose(got[a:b], ref, rtol=1e-6)
     assert smoother.active_tracks == 0  # flush ended everything
 
@@ -303,13 +315,13 @@ def test_stream_default_lag_close_to_full_rts() -> None:
     k = 6
     tracks = {1: (0, 599, set(range(200, 230))), 2: (100, 599, set())}
     frames, dense = _scene(rng, 600, k, tracks)
-    smoother = TrackSmoother(k, FPS)
-    assert smoother.lag == 60
+    smoother = TrackSmoother(k)
+    assert smoother.params.lag_s == 2.0  # 60 frames
     out = _run(smoother, frames)
-    forward = _run(TrackSmoother(k, FPS, "kalman"), frames)
+    forward = _run(TrackSmoother(k, SmootherParams("kalman")), frames)
     for tid, (first, last, _) in tracks.items():
         xy, score = dense[tid]
-        ref, _ = kalman_smooth(xy.astype(np.float32), score.astype(np.float32), FPS)
+        ref, _ = _smooth(xy.astype(np.float32), score.astype(np.float32))
         got, _ = _per_track(out, tid, first, last, k)
         causal, _ = _per_track(forward, tid, first, last, k)
         err = np.nanmax(np.abs(got - ref))
@@ -322,7 +334,7 @@ def test_stream_order_count_and_values(mode: str) -> None:
     rng = np.random.default_rng(9)
     k = 3
     frames, _ = _scene(rng, 100, k, {1: (0, 99, set()), 4: (10, 60, {30})})
-    smoother = TrackSmoother(k, FPS, mode, lag=7)
+    smoother = TrackSmoother(k, SmootherParams(mode, lag_s=7 / FPS))
     out = []
     for f in frames:
         emitted = smoother.push(f)
@@ -343,7 +355,7 @@ def test_stream_order_count_and_values(mode: str) -> None:
 def test_stream_memory_is_bounded() -> None:
     rng = np.random.default_rng(10)
     k, lag = 4, 15
-    smoother = TrackSmoother(k, FPS, lag=lag, max_gap_s=0.5)
+    smoother = TrackSmoother(k, SmootherParams(lag_s=lag / FPS, max_gap_s=0.5))
     most_frames = most_tracks = emitted = 0
     for f in range(3000):
         ids = [f // 100 + 1, f // 100 + 1000] if f % 7 else []  # ids live 100 frames
@@ -358,7 +370,7 @@ def test_stream_memory_is_bounded() -> None:
 
 
 def test_stream_rejects_bad_frames() -> None:
-    smoother = TrackSmoother(2, FPS)
+    smoother = TrackSmoother(2)
     xy, score = np.zeros((1, 2, 2)), np.ones((1, 2))
     smoother.push(_tracked(5, [1], xy, score))
     with pytest.raises(ValueError):
@@ -367,3 +379,39 @@ def test_stream_rejects_bad_frames() -> None:
         smoother.push(_tracked(6, [1, 1], np.zeros((2, 2, 2)), np.ones((2, 2))))
     with pytest.raises(ValueError):
         smoother.push(_tracked(7, [1], np.zeros((1, 3, 2)), np.ones((1, 3))))
+
+
+def test_variable_frame_rate_uses_presentation_times() -> None:
+    """2 s at 60 fps, then 2 s at 8 fps, four times (a phone video dropping its rate): with the
+    frames' ``time_s`` the stream follows the true motion; with index / nominal fps (the average
+    rate a container reports) the steps are wrong by up to 4x and the estimate lags badly."""
+    rng = np.random.default_rng(11)
+    dts = np.concatenate([np.full(120, 1 / 60), np.full(16, 1 / 8)] * 4)
+    times = np.concatenate([[0.0], np.cumsum(dts)[:-1]])
+    k = 3
+    phase = np.arange(k)
+    truth = np.stack(
+        [
+            400 + 150 * np.sin(2 * np.pi * 0.4 * times[:, None] + phase),
+            300 + 100 * np.cos(2 * np.pi * 0.3 * times[:, None] + phase),
+        ],
+        -1,
+    )
+    xy = truth + rng.normal(0, 4, truth.shape)
+    score = np.ones(truth.shape[:2])
+    xy[rng.random(score.shape) < 0.15] = np.nan
+
+    def stream(clock: np.ndarray) -> np.ndarray:
+        frames = [
+            dataclasses.replace(_tracked(i, [1], xy[i][None], score[i][None]), time_s=float(c))
+            for i, c in enumerate(clock)
+        ]
+        return np.stack([f.xy_smooth[0] for f in _run(TrackSmoother(k), frames)])
+
+    nominal_fps = len(times) / times[-1]
+    with_time = _rmse(stream(times), truth)
+    with_index = _rmse(stream(np.arange(len(times)) / nominal_fps), truth)
+    assert with_time < 0.7 * _rmse(xy, truth)  # better than the raw points
+    assert with_time < 0.25 * with_index
+    whole, _ = kalman_smooth(xy, score, times)  # the whole-array smoother agrees
+    assert _rmse(whole, truth) < 1.05 * with_time

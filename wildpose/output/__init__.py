@@ -1,6 +1,5 @@
 """Writers of what a run leaves behind: the track table (Parquet/CSV) and the annotated video."""
 
-from wildpose.atomic import write_json as write_json_atomic
 from wildpose.output.render import AnnotatedVideoWriter
 from wildpose.output.tables import TRACK_SCHEMA, TableFormat, TrackTableWriter, tracks_table
 
@@ -10,5 +9,4 @@ __all__ = [
     "TableFormat",
     "TrackTableWriter",
     "tracks_table",
-    "write_json_atomic",
 ]

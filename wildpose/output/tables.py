@@ -2,7 +2,9 @@
 
 Tables are written under a temporary name unique to the process (:mod:`wildpose.atomic`) and
 renamed to their final names only once complete, so a file with a final name is always whole;
-:meth:`TrackTableWriter.abort` removes the temporaries.
+:meth:`TrackTableWriter.abort` removes the temporaries. Given an
+:class:`~wildpose.atomic.AtomicGroup` the writer leaves the renaming to the group, which commits
+the tables with the run's other outputs (the run record last).
 
 The table has one row per keypoint per animal per frame (see :data:`TRACK_SCHEMA`); rows are
 ordered by frame, then by animal in the order of the :class:`~wildpose.types.TrackedPoses`,
@@ -24,7 +26,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from wildpose import __version__
-from wildpose.atomic import commit, json_default, temp_path
+from wildpose.atomic import AtomicGroup, commit, json_default, temp_path
 from wildpose.types import TrackedPoses
 
 TableFormat = Literal["parquet", "csv"]
@@ -129,6 +131,8 @@ class TrackTableWriter:
     ``json.loads(pq.read_schema(path).metadata[b"model"])``); the writer adds ``keypoints`` (the
     list of names) and, unless given, ``wildpose_version``. Use as a context manager: an
     exception inside the block aborts (removing the temporaries); a normal exit closes.
+    With ``group``, :meth:`close` finishes the files under their temporary names and the group's
+    :meth:`~wildpose.atomic.AtomicGroup.commit` renames them.
     """
 
     def __init__(
@@ -139,6 +143,8 @@ class TrackTableWriter:
         keypoints: Sequence[str],
         metadata: Mapping[str, Any],
         row_group_frames: int = 256,
+        *,
+        group: AtomicGroup | None = None,
     ) -> None:
         if not formats or set(formats) - {"parquet", "csv"}:
             raise ValueError(f"formats must be a non-empty subset of parquet/csv, got {formats}")
@@ -152,7 +158,10 @@ class TrackTableWriter:
         self.final_paths = [
             Path(out_dir) / f"{stem}.tracks.{fmt}" for fmt in dict.fromkeys(formats)
         ]
-        self.temp_paths = [temp_path(p) for p in self.final_paths]
+        self._group = group
+        self.temp_paths = [
+            group.path(p, mkdir=False) if group else temp_path(p) for p in self.final_paths
+        ]
         self._pending: list[pa.Table] = []
         self._pending_frames = 0
         self._parquet: pq.ParquetWriter | None = None
@@ -194,14 +203,16 @@ class TrackTableWriter:
         self._pending_frames = 0
 
     def close(self) -> list[Path]:
-        """Flush, finish the files and rename them to their final names, which are returned."""
+        """Flush, finish the files and rename them to their final names, which are returned
+        (with a group: the names they will have once the group commits)."""
         if not self._open:
             raise RuntimeError("TrackTableWriter is closed")
         try:
             self._flush()
             self._close_files()
-            for path, tmp in zip(self.final_paths, self.temp_paths, strict=True):
-                commit(tmp, path)
+            if self._group is None:
+                for path, tmp in zip(self.final_paths, self.temp_paths, strict=True):
+                    commit(tmp, path)
         except BaseException:
             self.abort()
             raise
