@@ -25,7 +25,7 @@ import numpy as np
 from filterpy.common import Q_continuous_white_noise
 from filterpy.kalman import KalmanFilter
 
-from wildpose.smooth import KalmanModel, TrackSmoother, kalman_smooth
+from wildpose.smooth import KalmanParams, TrackSmoother, kalman_smooth
 from wildpose.types import Detections, Poses, TrackedPoses
 
 
@@ -44,7 +44,7 @@ def synthetic(rng: np.random.Generator, frames: int, animals: int, keypoints: in
     return xy, score
 
 
-def filterpy_series(xy: np.ndarray, score: np.ndarray, fps: float, model: KalmanModel):
+def filterpy_series(xy: np.ndarray, score: np.ndarray, fps: float, model: KalmanParams):
     """One series (T, 2), (T,) with filterpy: KalmanFilter.batch_filter + rts_smoother."""
     num_t, dt = xy.shape[0], 1.0 / fps
     valid = np.isfinite(xy).all(axis=-1) & (score >= model.min_score)
@@ -72,14 +72,14 @@ def filterpy_series(xy: np.ndarray, score: np.ndarray, fps: float, model: Kalman
 
 def filterpy_loop(xy: np.ndarray, score: np.ndarray, fps: float) -> np.ndarray:
     """All series of (T, N, K, 2) one by one."""
-    model = KalmanModel(gate=None)
+    model = KalmanParams(gate=None)
     flat, sflat = xy.reshape(xy.shape[0], -1, 2), score.reshape(score.shape[0], -1)
     out = [filterpy_series(flat[:, i], sflat[:, i], fps, model) for i in range(flat.shape[1])]
     return np.stack(out, axis=1).reshape(xy.shape)
 
 
 def stream(frames: list[TrackedPoses], keypoints: int, fps: float) -> int:
-    smoother = TrackSmoother(keypoints, fps, "rts")
+    smoother = TrackSmoother(keypoints)
     emitted = sum(len(smoother.push(f)) for f in frames)
     return emitted + len(smoother.flush())
 
@@ -119,8 +119,10 @@ def main(argv: list[str] | None = None) -> dict:
     rng = np.random.default_rng(args.seed)
     xy, score = synthetic(rng, args.frames, args.animals, args.keypoints, args.fps)
     fps, reps = args.fps, args.repeats
-    t_rts, _ = best_of(lambda: kalman_smooth(xy, score, fps), reps)
-    t_nogate, (ours, _) = best_of(lambda: kalman_smooth(xy, score, fps, gate=None), reps)
+    times = np.arange(len(xy)) / fps
+    t_rts, _ = best_of(lambda: kalman_smooth(xy, score, times), reps)
+    no_gate = KalmanParams(gate=None)
+    t_nogate, (ours, _) = best_of(lambda: kalman_smooth(xy, score, times, params=no_gate), reps)
     t_filterpy, ref = best_of(lambda: filterpy_loop(xy, score, fps), 1)
     frames = tracked_frames(xy, score, fps)
     t_stream, emitted = best_of(lambda: stream(frames, args.keypoints, fps), reps)

@@ -66,7 +66,7 @@ from unittest import mock
 import numpy as np
 import torch
 
-import wildpose.pipeline as pipeline
+import wildpose.pipeline.stages as pipeline_stages
 from wildpose import __version__
 from wildpose.config import RunConfig, resolve_run_config
 from wildpose.errors import ModelError
@@ -201,10 +201,10 @@ def run_config(args: argparse.Namespace, w: Workload) -> RunConfig:
 
 
 def build_stages(cfg: RunConfig, random_weights: bool) -> tuple[Stages, str]:
-    """``Stages.load``, or the same around a random-weights model; returns (stages, weights)."""
+    """``Stages.build``, or the same around a random-weights model; returns (stages, weights)."""
     if not random_weights:
         try:
-            return Stages.load(cfg), "as loaded"
+            return Stages.build(cfg), "as loaded"
         except ModelError as e:
             log(f"{e}; using random weights")
     loaded = load_model(cfg.pose.model, random_weights=True)
@@ -316,7 +316,7 @@ def pose_inputs(
 
 
 def bench_pose(inputs: list[tuple[list[np.ndarray], np.ndarray, np.ndarray]], stages: Stages):
-    """Crops/s of ``prepare_frames`` + batched ``predict``, as ``pipeline._process_chunk``."""
+    """Crops/s of ``prepare_frames`` + batched ``predict``, as ``pipeline.poses`` does."""
     pred, bs = stages.predictor, max(1, stages.config.pose.batch_size)
     sync = torch.cuda.synchronize if pred.device.type == "cuda" else (lambda: None)
     crops = sum(len(b) for _, b, _ in inputs)
@@ -353,7 +353,7 @@ class TimedSmoother(TrackSmoother):
 @contextmanager
 def timed_smoother():
     TimedSmoother.seconds = 0.0
-    with mock.patch.object(pipeline, "TrackSmoother", TimedSmoother):
+    with mock.patch.object(pipeline_stages, "TrackSmoother", TimedSmoother):
         yield
 
 
