@@ -16,11 +16,20 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from wildpose.batch import DONE, FAILED, SKIPPED, latest_records, read_manifest
+from wildpose.batch import (
+    DONE,
+    FAILED,
+    SKIPPED,
+    Shard,
+    latest_records,
+    read_run_log,
+    run_log_path,
+)
 from wildpose.synthetic import write_audio_file, write_image_sequence, write_synthetic_video
 
 REPO = Path(__file__).resolve().parents[1]
@@ -146,6 +155,9 @@ def test_archive_valid_done_bad_recorded_then_resumed(archive, tmp_path, capsys)
         assert rec["outputs"] == [f"{folder}/{stem}.tracks.parquet", f"{folder}/{stem}.run.json"]
         df = pq.read_table(out / folder / f"{stem}.tracks.parquet").to_pandas()
         assert (df.video == key).all() and df.frame.nunique() == frames
+        values = df[["x", "y", "score", "bbox_x1", "bbox_y1", "bbox_x2", "bbox_y2"]]
+        assert np.isfinite(values.to_numpy(np.float64)).all(), key
+        assert df.score.between(0, 1).all(), key
         run = json.loads((out / folder / f"{stem}.run.json").read_text())
         assert run["video"] == key and run["batch"]["input"] == key
     assert json.loads((out / "site A/IMG_0000.JPG..IMG_0003.JPG.run.json").read_text())[
@@ -166,7 +178,7 @@ def test_archive_valid_done_bad_recorded_then_resumed(archive, tmp_path, capsys)
     assert {k for k, r in latest.items() if r["status"] == SKIPPED} == set(VALID)
     assert {k for k, r in latest.items() if r["status"] == FAILED} == set(BAD)
     assert stamps == {p: p.stat().st_mtime_ns for p in out.rglob("*.tracks.parquet")}
-    assert len(read_manifest(out / "manifest.jsonl")) == 2 * len(latest)
+    assert len(read_run_log(run_log_path(out))) == 2 * len(latest)
 
 
 def test_configuration_errors_exit_2_before_anything_runs(archive, tmp_path):
@@ -204,31 +216,31 @@ def test_shards_cover_every_input_once_and_merge(small, tmp_path, capsys):
 
     # shard 0 runs; merging reports the inputs no shard has recorded yet
     assert _invoke(["batch", str(small), "-o", str(out), "--shard", "0/2", *FAST]) == 0
-    assert [r["input"] for r in read_manifest(out / "manifest.shard-0-of-2.jsonl")] == listed[0]
+    assert [r["input"] for r in read_run_log(run_log_path(out, Shard.parse("0/2")))] == listed[0]
     assert _invoke(["batch", str(small), "-o", str(out), "--merge-shards"]) == 1
     assert _invoke(["batch", str(small), "-o", str(out), "--shard", "1/2", *FAST]) == 0
     capsys.readouterr()
     assert _invoke(["batch", str(small), "-o", str(out), "--merge-shards"]) == 0
     assert "5 inputs, 5 done" in capsys.readouterr().out
-    merged = read_manifest(out / "manifest.jsonl")
+    merged = read_run_log(run_log_path(out))
     assert sorted(r["input"] for r in merged) == sorted(listed[0] + listed[1])
     assert all(r["status"] == DONE for r in merged)
 
     # an unsharded rerun sees the shards' records; --no-resume redoes one shard
     assert _invoke(["batch", str(small), "-o", str(out), *FAST]) == 0
-    assert all(r["status"] == SKIPPED for r in read_manifest(out / "manifest.jsonl")[5:])
+    assert all(r["status"] == SKIPPED for r in read_run_log(run_log_path(out))[5:])
     assert (
         _invoke(["batch", str(small), "-o", str(out), "--shard", "1/2", "--no-resume", *FAST]) == 0
     )
-    redone = read_manifest(out / "manifest.shard-1-of-2.jsonl")[len(listed[1]) :]
+    redone = read_run_log(run_log_path(out, Shard.parse("1/2")))[len(listed[1]) :]
     assert [r["status"] for r in redone] == [DONE] * len(listed[1])
 
 
-def _wait_for_done(manifest: Path, proc: subprocess.Popen, timeout_s: float) -> int:
+def _wait_for_done(run_log: Path, proc: subprocess.Popen, timeout_s: float) -> int:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and proc.poll() is None:
-        if manifest.exists():
-            done = sum(r["status"] == DONE for r in read_manifest(manifest))
+        if run_log.exists():
+            done = sum(r["status"] == DONE for r in read_run_log(run_log))
             if done:
                 return done
         time.sleep(0.01)
@@ -241,12 +253,12 @@ def test_sigkill_midway_then_resume_equals_an_uninterrupted_run(small, tmp_path)
     cmd = [sys.executable, "-m", "wildpose", "batch", str(small), "-o", str(killed), *FAST]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        _wait_for_done(killed / "manifest.jsonl", proc, 240)
+        _wait_for_done(run_log_path(killed), proc, 240)
         os.kill(proc.pid, signal.SIGKILL)
     finally:
         proc.kill()
         proc.wait()
-    before = read_manifest(killed / "manifest.jsonl")
+    before = read_run_log(run_log_path(killed))
     assert proc.returncode == -signal.SIGKILL and len(before) < 5, "not killed midway"
     for table in killed.rglob("*.tracks.parquet"):  # every file with a final name is whole
         pq.read_table(table)

@@ -67,7 +67,28 @@ def _check_table(path: Path, frames: int, k: int = 17) -> pd.DataFrame:
     # exactly one row per keypoint per animal per frame
     per = df.groupby(["frame", "track_id"]).size()
     assert (per == k).all()
+    _check_values(df)
     return df
+
+
+def _check_values(df: pd.DataFrame) -> None:
+    """Rows exist, numbers are finite and in range, and every keypoint lies in its own crop.
+
+    The crop of a box (w, h) is a square of side 1.25 * max(w, h) around the box centre
+    (clamp-tiny's input is square), and a keypoint is a heatmap peak inside it.
+    """
+    assert len(df) > 0, "no rows: the detector found nothing"
+    numbers = df[["det_score", "bbox_x1", "bbox_y1", "bbox_x2", "bbox_y2", "x", "y", "score"]]
+    assert np.isfinite(numbers.to_numpy(np.float64)).all()
+    assert df.score.between(0, 1).all() and df.det_score.between(0, 1).all()
+    assert (df.bbox_x2 > df.bbox_x1).all() and (df.bbox_y2 > df.bbox_y1).all()
+    half = 0.625 * np.maximum(df.bbox_x2 - df.bbox_x1, df.bbox_y2 - df.bbox_y1) + 1.0
+    assert ((df.x - (df.bbox_x1 + df.bbox_x2) / 2).abs() <= half).all()
+    assert ((df.y - (df.bbox_y1 + df.bbox_y2) / 2).abs() <= half).all()
+    smoothed = df.x_smooth.notna()
+    assert (df.y_smooth.notna() == smoothed).all() and (df.var_smooth.notna() == smoothed).all()
+    assert np.isfinite(df.loc[smoothed, ["x_smooth", "y_smooth"]].to_numpy(np.float64)).all()
+    assert (df.var_smooth[smoothed] > 0).all()
 
 
 def test_full_frame_end_to_end(video, tmp_path):
@@ -97,7 +118,8 @@ def test_full_frame_end_to_end(video, tmp_path):
         df.groupby("frame").time_s.first().to_numpy(), np.arange(24) / 25.0, atol=1e-3
     )
     assert set(df.video) == {str(path)}
-    assert df.x_smooth.notna().any() and df.var_smooth.notna().any()
+    assert (df[["bbox_x1", "bbox_y1", "bbox_x2", "bbox_y2"]] == [0, 0, 160, 128]).all().all()
+    assert df.x_smooth.notna().all()  # min_score=1e-12 accepts every point
     # CSV equals Parquet
     csv = pd.read_csv(out / f"{stem}.tracks.csv")
     pd.testing.assert_frame_equal(
@@ -150,7 +172,33 @@ def test_yolo_yaml_detector_end_to_end(video, tmp_path):
     df = _check_table(out / "two animals.tracks.parquet", 24)
     run = json.loads((out / "two animals.run.json").read_text())
     assert run["rows"] == len(df) and run["tracks"] == df.track_id.nunique()
-    assert (df.groupby("frame").track_id.nunique() <= 3).all()
+    # random weights at conf 0: at most max_det boxes, found in every frame
+    assert (df.groupby("frame").track_id.nunique() <= 3).all() and df.frame.nunique() == 24
+
+
+def test_box_file_detector_follows_each_animal(video, tmp_path):
+    """The generator's own boxes as a boxes:FILE: every box is in the table, under one id per
+    animal for the whole clip."""
+    path, truth = video
+    frames, animals = truth.boxes.shape[:2]
+    boxes = pd.DataFrame(
+        [(t, *truth.boxes[t, a]) for t in range(frames) for a in range(animals)],
+        columns=["frame", "x1", "y1", "x2", "y2"],
+    )
+    boxes.to_csv(tmp_path / "boxes.csv", index=False)
+    out = tmp_path / "out"
+    detector = f"boxes:{tmp_path / 'boxes.csv'}"
+    assert _invoke(["track", str(path), "-o", str(out), "--detector", detector, *FAST]) == 0
+    df = _check_table(out / "two animals.tracks.parquet", frames)
+    assert len(df) == frames * animals * 17 and (df.det_score == 1).all()
+    assert df.track_id.nunique() == animals
+    for track_id, rows in df.groupby("track_id"):
+        got = rows.groupby("frame")[["bbox_x1", "bbox_y1", "bbox_x2", "bbox_y2"]].first()
+        assert list(got.index) == list(range(frames)), track_id
+        # the track's boxes are one animal's in every frame
+        err = np.abs(got.to_numpy()[:, None] - truth.boxes).max(-1)  # (T, N)
+        assert (err.min(1) < 1e-3).all(), track_id
+        assert len(set(err.argmin(1))) == 1, f"track {track_id} switched animals"
 
 
 def test_smoothing_off_gives_nan(video, tmp_path):
@@ -241,8 +289,10 @@ def test_one_bad_input_does_not_stop_the_others(video, tmp_path, capsys):
     assert "nope.mp4" in capsys.readouterr().err
 
 
-def test_usage_errors_exit_2(video, tmp_path):
+def test_usage_errors_exit_2(video, tmp_path, capsys):
     assert _invoke(["track", str(video[0]), "--set", "detector.bogus=1", *FAST]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "detector.bogus" in err[0], err
     assert _invoke(["track", str(video[0]), "--pose", "no-such-model", *FAST]) == 2
     assert _invoke(["track", str(video[0]), "--pipeline", "nowhere", *FAST]) == 2
     assert _invoke(["track", str(video[0]), "--detector", "missing-weights.pt", *FAST]) == 2

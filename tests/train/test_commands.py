@@ -8,13 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import synth
 from click.testing import CliRunner
 
 from wildpose.cli import cli, main
+from wildpose.cli.train import eval_cmd, train_cmd
 from wildpose.pose.checkpoint import load_model
-from wildpose.train.commands import eval_cmd, train_cmd
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -48,6 +49,10 @@ def test_train_writes_a_usable_work_dir(trained: Path) -> None:
     loaded = load_model(trained / "best.pt")
     assert loaded.train_config["optim"]["lr"] == 1e-3  # the --set value is in the checkpoint
     assert loaded.manifest.keypoints == synth.NAMES
+    log = [json.loads(line) for line in (trained / "log.jsonl").read_text().splitlines()]
+    epochs = [r for r in log if r["event"] == "epoch"]
+    assert [r["epoch"] for r in epochs] == [1]  # the recipe's one epoch
+    assert all(isinstance(r["loss"], float) and 0 < r["loss"] < 1e6 for r in epochs), epochs
 
 
 def test_eval_command(trained: Path, dataset: dict[str, Path], tmp_path: Path) -> None:
@@ -72,7 +77,20 @@ def test_eval_command(trained: Path, dataset: dict[str, Path], tmp_path: Path) -
     assert "AP " in result.output and "PCK@0.1" in result.output and "RMSE" in result.output
     report = json.loads(metrics.read_text())
     assert report["flip_test"] is False and report["metrics"]["instances"] == 4
-    assert len(json.loads(preds.read_text())) == 4
+    # the reported errors are those of the written predictions (one animal per image)
+    gt = {a["image_id"]: a for a in json.loads(dataset["ann"].read_text())["annotations"]}
+    results = json.loads(preds.read_text())
+    assert sorted(r["image_id"] for r in results) == sorted(gt)
+    pred = np.stack([np.reshape(r["keypoints"], (-1, 3))[:, :2] for r in results])
+    true = np.stack([np.reshape(gt[r["image_id"]]["keypoints"], (-1, 3)) for r in results])
+    norm = np.array([max(gt[r["image_id"]]["bbox"][2:]) - 1 for r in results])  # mmpose: w - 1
+    assert pred.shape == (4, len(synth.NAMES), 2) and np.isfinite(pred).all()
+    dist, visible = np.linalg.norm(pred - true[..., :2], axis=-1), true[..., 2] > 0
+    m = report["metrics"]
+    assert m["RMSE"] == pytest.approx(np.sqrt(np.mean(dist[visible] ** 2)), rel=1e-4)
+    hits = np.where(visible, dist / norm[:, None] < 0.2, np.nan)  # (N, K)
+    assert m["PCK@0.2"] == pytest.approx(np.nanmean(np.nanmean(hits, axis=0)), abs=1e-6)
+    assert all(0 <= m[k] <= 1 for k in ("AP", "AP50", "AR")) and m["AP50"] >= m["AP"]
 
 
 def run_main(args: list[str], capsys: pytest.CaptureFixture) -> tuple[int, str]:

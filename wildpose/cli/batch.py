@@ -1,28 +1,26 @@
-"""``wildpose batch``: track every video and image burst under a folder (see ``docs/batch.md``).
-
-Registered on the ``wildpose`` group by :mod:`wildpose.cli`; import it through ``wildpose.cli``
-(this module imports the shared model options from there).
-"""
+"""``wildpose batch``: track every video and image burst under a folder (see ``docs/batch.md``)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
-from .batch import (
+from ..batch import (
     DEFAULT_BURST_GAP_S,
     DONE,
     FAILED,
+    BatchInput,
     Discovery,
     Shard,
     discover,
-    manifest_files,
-    merge_manifests,
+    merge_run_logs,
     run_batch,
+    run_log_files,
 )
-from .cli import run_config_from_options, run_options
-from .errors import ConfigError
+from ..errors import ConfigError
+from .options import run_config_from_options, run_options
 
 
 @click.command("batch")
@@ -51,7 +49,7 @@ from .errors import ConfigError
 @click.option(
     "--merge-shards",
     is_flag=True,
-    help="Combine the shards' manifests into OUT/manifest.jsonl, report, and run nothing.",
+    help="Combine the shards' run logs into OUT/runlog.jsonl, report, and run nothing.",
 )
 @click.option("--dry-run", is_flag=True, help="List the inputs (of this shard) and run nothing.")
 @run_options
@@ -66,15 +64,15 @@ def batch_cmd(
     merge_shards: bool,
     dry_run: bool,
     quiet: bool,
-    **kw,
+    **kw: Any,
 ) -> None:
     """Track every video and image burst under ROOT (recursively) into OUT.
 
     Outputs mirror ROOT's folders: ROOT/site/clip.mp4 -> OUT/site/clip.tracks.parquet and
     clip.run.json. Still images of one folder taken within --burst-gap seconds (EXIF), or with
     consecutive numbers, are tracked as one clip named FIRST..LAST. One JSON line per input goes
-    to OUT/manifest.jsonl (OUT/manifest.shard-I-of-N.jsonl with --shard). A failing input is
-    recorded and the others go on; the exit code is then 1.
+    to the run log OUT/runlog.jsonl (OUT/runlog.shard-I-of-N.jsonl with --shard). A failing
+    input is recorded and the others go on; the exit code is then 1.
     """
     out = Path(out_dir) if out_dir is not None else Path(root)
     part = Shard.parse(shard) if shard else None
@@ -98,9 +96,9 @@ def batch_cmd(
     if not inputs:
         return
 
-    from .pipeline import Stages
+    from ..pipeline import Stages
 
-    stages = Stages.load(cfg)
+    stages = Stages.build(cfg)
     debug = bool((ctx.find_root().obj or {}).get("debug"))
     summary = run_batch(
         inputs, out, stages, resume=resume, shard=part, progress=not quiet, debug=debug
@@ -109,7 +107,8 @@ def batch_cmd(
     raise SystemExit(summary.exit_code)
 
 
-def _describe(found: Discovery, inputs: list, part: Shard | None) -> str:
+def _describe(found: Discovery, inputs: list[BatchInput], part: Shard | None) -> str:
+    """One line: how many inputs were found, of which kind, and this shard's share."""
     videos = sum(i.kind == "video" for i in found.inputs)
     text = (
         f"found {len(found.inputs)} inputs ({videos} videos, {len(found.inputs) - videos} image "
@@ -119,19 +118,19 @@ def _describe(found: Discovery, inputs: list, part: Shard | None) -> str:
 
 
 def _merge(found: Discovery, out: Path) -> int:
-    """Merge the manifests in ``out``; exit code 1 if an input failed or has no record."""
-    files = manifest_files(out)
+    """Merge the run logs in ``out``; exit code 1 if an input failed or has no record."""
+    files = run_log_files(out)
     if not files:
-        raise ConfigError("no manifest*.jsonl to merge", path=out)
-    path, latest = merge_manifests(out, [i.key for i in found.inputs])
+        raise ConfigError("no run log (runlog*.jsonl) to merge", path=out)
+    path, latest = merge_run_logs(out, [i.key for i in found.inputs])
     missing = [i.key for i in found.inputs if i.key not in latest]
     statuses = [r.get("status") for r in latest.values()]
     done = sum(s != FAILED for s in statuses)
     failed = len(statuses) - done
     for key in missing[:20]:
-        click.echo(f"wildpose: warning: {key}: no record in any manifest", err=True)
+        click.echo(f"wildpose: warning: {key}: no record in any run log", err=True)
     click.echo(
-        f"merged {len(files)} manifests into {path}: {len(latest)} inputs, {done} {DONE}, "
+        f"merged {len(files)} run logs into {path}: {len(latest)} inputs, {done} {DONE}, "
         f"{failed} {FAILED}; {len(missing)} of {len(found.inputs)} inputs under ROOT have no record"
     )
     return 1 if failed or missing else 0

@@ -1,41 +1,38 @@
-"""The ``wildpose train-detector`` command (registered in :mod:`wildpose.cli`).
+"""``wildpose train-detector``: fine-tune an ultralytics detector on boxes from keypoint
+annotations.
 
-Heavy imports (torch, ultralytics) happen inside the command so that ``wildpose --help`` stays
-fast. User errors are ConfigError / InputError; the CLI's ``main`` prints them as one line.
+Torch and ultralytics are imported inside the command so that ``wildpose --help`` stays fast.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import click
-import yaml
 
+from ..config import parse_overrides, validate
+from ..config.detector import DetectorTrainConfig
 from ..errors import ConfigError
-from .detector import DetectorTrainConfig, import_ultralytics, train_detector
+from ..train.detector_train import DetectorTrainResult, train_detector
+from .options import device_option
 
-_D = DetectorTrainConfig()  # the defaults
+_D = DetectorTrainConfig()  # the defaults shown in --help
 
 
-def _parse_args(pairs: tuple[str, ...]) -> dict:
-    """``KEY=VALUE`` pairs (values read as YAML) -> dict; keys must be ultralytics arguments."""
-    import_ultralytics()
-    from ultralytics.cfg import DEFAULT_CFG_DICT
+def parse_train_args(pairs: tuple[str, ...]) -> dict[str, Any]:
+    """``--arg KEY=VALUE`` pairs (values read as YAML, as ``--set``) -> dict; every key must be
+    an ultralytics training argument. Raises ConfigError naming the pair."""
+    if not pairs:
+        return {}
+    from ..adapters.ultralytics import known_train_arguments
 
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise ConfigError(f"--arg expects KEY=VALUE, got {pair!r}")
-        if key not in DEFAULT_CFG_DICT:
-            raise ConfigError(f"--arg {key}: not an ultralytics training argument")
-        try:
-            out[key] = yaml.safe_load(value)
-        except yaml.YAMLError:
-            raise ConfigError(f"--arg {key}: cannot read value {value!r}") from None
-    return out
+    args = parse_overrides(pairs, source="--arg")
+    unknown = sorted(set(args) - known_train_arguments())
+    if unknown:
+        raise ConfigError(f"--arg {unknown[0]}: not an ultralytics training argument")
+    return args
 
 
 @click.command("train-detector")
@@ -96,7 +93,7 @@ def _parse_args(pairs: tuple[str, ...]) -> dict:
     show_default=True,
     help="One 'animal' class, or one class per annotation category.",
 )
-@click.option("--device", default=_D.device, show_default=True, help="auto, cpu, cuda or cuda:N.")
+@device_option(_D.device)
 @click.option(
     "--workers",
     type=click.IntRange(min=0),
@@ -122,18 +119,9 @@ def train_detector_cmd(
     data: Path,
     out: Path | None,
     images: Path | None,
-    model: str,
-    epochs: int,
-    imgsz: int,
-    batch: int,
-    n_val: int,
-    seed: int,
-    single_class: bool,
-    device: str,
-    workers: int,
-    threads: int | None,
-    extra: tuple[str, ...],
     quiet: bool,
+    extra: tuple[str, ...],
+    **settings: Any,
 ) -> None:
     """Fine-tune an ultralytics detector on boxes from keypoint annotations.
 
@@ -143,22 +131,18 @@ def train_detector_cmd(
     metrics, time), OUT/dataset/ (the YOLO dataset) and OUT/run/ (ultralytics' run). Nothing
     is downloaded: start from a model YAML (random init) or local weights.
     """
+    # ``settings`` holds the options named as DetectorTrainConfig's fields (model ... threads)
     os.environ.setdefault("YOLO_VERBOSE", "False" if quiet else "True")
-    cfg = DetectorTrainConfig(
-        model=model,
-        epochs=epochs,
-        imgsz=imgsz,
-        batch=batch,
-        n_val=n_val,
-        seed=seed,
-        single_class=single_class,
-        device=device,
-        workers=workers,
-        threads=threads,
-        extra=_parse_args(extra),
+    cfg = validate(
+        DetectorTrainConfig, {**settings, "extra": parse_train_args(extra)}, "train-detector"
     )
     out = out if out is not None else Path("work") / f"detector-{data.stem or data.name}"
     result = train_detector(data, out, cfg, images=images)
+    _report(result, cfg.imgsz)
+
+
+def _report(result: DetectorTrainResult, imgsz: int) -> None:
+    """Print the best weights, validation and held-out figures, and how to track with them."""
     s = result.summary
     m, held = s["metrics"], s["heldout"]
     click.echo(f"best weights: {result.best} ({s['seconds']['total']:.0f} s)")

@@ -1,8 +1,7 @@
-"""The ``wildpose train`` and ``wildpose eval`` commands (registered in :mod:`wildpose.cli`).
+"""``wildpose train`` (a CLAMP pose model from a YAML recipe) and ``wildpose eval`` (OKS AP,
+PCK and RMSE on a COCO keypoints file).
 
-Heavy imports (torch, the model) happen inside the commands so that ``wildpose --help`` stays
-fast. User errors are raised as ConfigError / InputError; the CLI's ``main`` prints them as one
-line and exits with their code.
+Torch and the model are imported inside the commands so that ``wildpose --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -12,17 +11,12 @@ from pathlib import Path
 
 import click
 
+from .options import batch_size_option, device_option, precision_option, set_option
+
 
 @click.command("train")
 @click.argument("config", type=click.Path(path_type=Path))
-@click.option(
-    "--set",
-    "overrides",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Override a config value, e.g. --set optim.lr=1e-3 --set train.batch_size=16 "
-    "(the value is read as YAML; repeatable).",
-)
+@set_option("--set optim.lr=1e-3 --set train.batch_size=16")
 @click.option(
     "--work-dir",
     type=click.Path(path_type=Path),
@@ -35,19 +29,21 @@ import click
     default=None,
     help="Continue from a last.pt: model, optimizer, schedule, epoch and RNG states.",
 )
-def train_cmd(config: Path, overrides: tuple[str, ...], work_dir: Path | None, resume: Path | None):
+def train_cmd(
+    config: Path, overrides: tuple[str, ...], work_dir: Path | None, resume: Path | None
+) -> None:
     """Train a CLAMP pose model from a YAML recipe (see configs/).
 
     Multi-GPU: torchrun --nproc_per_node N -m wildpose train CONFIG (train.batch_size is per
     process). The best checkpoint is self-describing: wildpose track --pose WORK/best.pt.
     """
-    from .config import load_config
-    from .loop import train
+    from ..train.config import load_config
+    from ..train.loop import train
 
     cfg = load_config(config, overrides)
     work = work_dir if work_dir is not None else Path("work") / config.stem
     best = train(cfg, work, resume=resume)
-    if os.environ.get("RANK", "0") == "0":  # torchrun: rank 0 speaks
+    if os.environ.get("RANK", "0") == "0":  # under torchrun only rank 0 speaks
         click.echo(f"best checkpoint: {best}")
 
 
@@ -69,15 +65,9 @@ def train_cmd(config: Path, overrides: tuple[str, ...], work_dir: Path | None, r
     help="Boxes to crop: gt (the annotations' boxes) or a detector spec as for wildpose track "
     "(a weights file, an ultralytics YAML, boxes:FILE, full-frame).",
 )
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
-@click.option("--batch-size", default=64, show_default=True, type=click.IntRange(min=1))
-@click.option(
-    "--precision",
-    type=click.Choice(["fp32", "fp16", "bf16"]),
-    default="fp16",
-    show_default=True,
-    help="Autocast dtype on CUDA (the CPU runs fp32).",
-)
+@device_option("auto")
+@batch_size_option(64, "Crops per pose batch.")
+@precision_option("fp16")
 @click.option(
     "--workers",
     default=2,
@@ -118,7 +108,7 @@ def eval_cmd(
     (normalised by the GT box's longer side) and RMSE in px.
     """
     from ..pose.checkpoint import load_model
-    from .evaluation import evaluate_model, format_metrics
+    from ..train.evaluation import evaluate_model, format_metrics
 
     loaded = load_model(model)
     metrics = evaluate_model(

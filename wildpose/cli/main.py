@@ -1,0 +1,76 @@
+"""The ``wildpose`` click group and the console entry point :func:`main`.
+
+Contract (README, docs/architecture.md): exit 0 on success, 1 when some inputs failed (the
+others are done), 2 for a usage or configuration error; errors are one line naming the file
+and the cause, and ``--debug`` shows the traceback. The commands live in their own modules,
+which never import this one: they are added to the group here.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+
+import click
+
+from .. import __version__
+from ..errors import WildposeError
+from .batch import batch_cmd
+from .detector import train_detector_cmd
+from .export import export_cmd
+from .models import convert_cmd, info_cmd, models_cmd
+from .pull import pull_cmd
+from .track import track_cmd
+from .train import eval_cmd, train_cmd
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="wildpose")
+@click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """wildpose: tracked animal poses from wildlife footage (detection, CLAMP pose, identities,
+    Kalman smoothing) written to Parquet/CSV."""
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+
+
+for _command in (
+    models_cmd,
+    info_cmd,
+    convert_cmd,
+    track_cmd,
+    batch_cmd,
+    train_cmd,
+    eval_cmd,
+    train_detector_cmd,
+    export_cmd,
+):
+    cli.add_command(_command)
+
+# Subcommands of `wildpose models` live in their own modules and are added here.
+models_cmd.add_command(pull_cmd)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: run the group on ``argv`` (default ``sys.argv[1:]``) and exit with
+    the contract's code; WildposeErrors become one line on stderr."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    try:
+        cli.main(args=args, prog_name="wildpose", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("wildpose: interrupted", err=True)
+        sys.exit(130)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(2 if e.exit_code == 1 or isinstance(e, click.UsageError) else e.exit_code)
+    except WildposeError as e:
+        if debug:
+            traceback.print_exc()
+        click.echo(f"wildpose: error: {e}", err=True)
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        click.echo("wildpose: interrupted", err=True)
+        sys.exit(130)
+    sys.exit(0)

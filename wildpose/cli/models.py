@@ -1,0 +1,129 @@
+"""``wildpose models`` (a group: listing, and the subcommands ``main`` adds), ``info`` and
+``convert``."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+import click
+
+
+@click.group("models", invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.pass_context
+def models_cmd(ctx: click.Context, as_json: bool) -> None:
+    """List known models and whether their weights are present locally."""
+    if ctx.invoked_subcommand is not None:
+        return
+    rows = _model_rows()
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    from ..pose.manifest import weights_dirs
+
+    click.echo(f"{'name':<22} {'arch':<8} {'K':>3} {'input':<8} weights")
+    for r in rows:
+        extra = f"  {r['file']}" if r["file"] else ""
+        click.echo(
+            f"{r['name']:<22} {r['arch']:<8} {r['keypoints']:>3} {r['input']:<8} "
+            f"{r['weights']}{extra}"
+        )
+    click.echo(f"\nweights are looked up in: {', '.join(str(d) for d in weights_dirs())}")
+
+
+def _model_rows() -> list[dict[str, Any]]:
+    """One row per manifest: name, arch, keypoint count, input size, weights status and file."""
+    from ..pose.manifest import find_weights, load_manifest, manifest_names
+
+    rows = []
+    for name in manifest_names():
+        m = load_manifest(name)
+        if m.weights.get("random_init_seed") is not None and not m.weights.get("file"):
+            status, where = "random init (built in)", ""
+        else:
+            found = find_weights(m)
+            status = "present" if found else "missing"
+            where = str(found) if found else str(m.weights.get("file", ""))
+        rows.append(
+            {
+                "name": name,
+                "arch": m.arch,
+                "keypoints": len(m.keypoints),
+                "input": f"{m.input_size[0]}x{m.input_size[1]}",
+                "weights": status,
+                "file": where,
+                "description": m.description,
+            }
+        )
+    return rows
+
+
+@click.command("info")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def info_cmd(as_json: bool) -> None:
+    """Versions, compute devices and available video decoders."""
+    import torch
+
+    from ..about import versions
+
+    devices = ["cpu"]
+    if torch.cuda.is_available():
+        devices += [
+            f"cuda:{i} ({torch.cuda.get_device_name(i)})" for i in range(torch.cuda.device_count())
+        ]
+    decoders = []
+    for mod in ("decord", "av"):
+        try:
+            __import__(mod)
+            decoders.append("pyav" if mod == "av" else mod)
+        except Exception:  # a broken install of an optional decoder is "not available"
+            pass
+    data = {
+        "versions": versions(),
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "devices": devices,
+        "decoders": decoders,
+    }
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    for k, v in data["versions"].items():
+        click.echo(f"{k:<16} {v}")
+    click.echo(f"{'platform':<16} {data['platform']}")
+    click.echo(f"{'cpus':<16} {data['cpu_count']} (torch threads {data['torch_threads']})")
+    click.echo(f"{'devices':<16} {', '.join(devices)}")
+    click.echo(f"{'decoders':<16} {', '.join(decoders) or 'none'}")
+
+
+@click.command("convert")
+@click.argument("official", type=click.Path(path_type=Path))
+@click.option(
+    "--arch",
+    required=True,
+    type=click.Choice(["rn50", "vitb16", "vitl14"]),
+    help="Backbone of the official checkpoint.",
+)
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Where to write the wildpose checkpoint (.pt).",
+)
+def convert_cmd(official: Path, arch: str, output: Path) -> None:
+    """Convert an official CLAMP checkpoint (AP-10K release) into a wildpose checkpoint.
+
+    Unused official tensors are dropped; a missing or mis-shaped required tensor fails the
+    conversion with all of their names. Put the result in a weights folder (see `wildpose
+    models`) under the manifest's file name to use it as clamp-ARCH-ap10k.
+    """
+    from ..pose.convert import convert_official
+
+    sha = convert_official(official, arch, output)
+    click.echo(f"wrote {output} (sha256 {sha})")
