@@ -78,14 +78,16 @@ def test_models_lists_without_a_subcommand() -> None:
     res = CliRunner().invoke(cli, ["models"])
     assert res.exit_code == 0, res.output
     header, *rows = res.output.splitlines()
-    assert header.split() == ["name", "arch", "K", "input", "weights"]
+    assert header.split() == ["name", "kind", "weights", "size", "licence", "source"]
     tiny = next(r for r in rows if r.startswith("clamp-tiny "))
-    assert tiny.split()[1:4] == ["tiny", "17", "128x128"] and "random init" in tiny
+    assert tiny.split()[1] == "pose" and "random init" in tiny
+    yolo = next(r for r in rows if r.startswith("yolo11m "))
+    assert yolo.split()[1] == "detector" and "AGPL-3.0" in yolo and "ultralytics" in yolo
     assert rows[-1].startswith("weights are looked up in: ")
     res = CliRunner().invoke(cli, ["models", "--json"])
     assert res.exit_code == 0, res.output
     by_name = {r["name"]: r for r in json.loads(res.output)}
-    assert by_name["clamp-tiny"]["keypoints"] == 17
     assert by_name["clamp-tiny"]["weights"] == "random init (built in)"
+    assert by_name["clamp-vitb16-ap10k"]["licence"] and by_name["clamp-vitb16-ap10k"]["source"]
     statuses = {r["weights"] for r in by_name.values()}
-    assert statuses <= {"random init (built in)", "present", "missing"}
+    assert statuses <= {"random init (built in)", "present", "missing", "shipped"}

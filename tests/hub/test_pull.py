@@ -172,3 +172,33 @@ def test_pull_as_a_subprocess(server, hub_env, tmp_path):
     assert off.returncode == 1 and "Traceback" not in off.stderr
     (line,) = off.stderr.strip().splitlines()
     assert "run 'wildpose models pull yolo11m'" in line
+
+
+def _track(args: list[str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "wildpose", "track", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "YOLO_OFFLINE": "1"},
+        timeout=300,
+    )
+
+
+def test_track_pulls_a_missing_detector_on_first_use(server, hub_env, monkeypatch, tmp_path):
+    """`wildpose track` runs the same code as `models pull` for a missing known model."""
+    from wildpose.synthetic import write_synthetic_video
+
+    video = tmp_path / "clip.mp4"
+    write_synthetic_video(video, n_frames=4, size=(160, 120))
+    server.files["yolo11n.pt"] = WEIGHTS
+    monkeypatch.setenv("WILDPOSE_MIRROR", server.url)
+    base = [str(video), "--pose", "clamp-tiny", "--detector", "yolo11n.pt", "-o", str(tmp_path)]
+    res = _track([*base, "--offline"])
+    assert res.returncode == 2 and server.requests == []
+    assert res.stderr.count("\n") == 1 and "'wildpose models pull yolo11n'" in res.stderr
+    res = _track(base)
+    assert server.count("yolo11n.pt") == 1, res.stderr
+    assert (hub_env / "yolo11n.pt").read_bytes() == WEIGHTS
+    assert "downloading it now (first use)" in res.stderr
+    # the fake weights are no detector: the run then fails with one line, not a traceback
+    assert res.returncode in (1, 2) and "Traceback" not in res.stderr

@@ -16,7 +16,8 @@ import click
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.pass_context
 def models_cmd(ctx: click.Context, as_json: bool) -> None:
-    """List known models and whether their weights are present locally."""
+    """Known models: present or not, size, licence and source (`wildpose models pull NAME`
+    installs one)."""
     if ctx.invoked_subcommand is not None:
         return
     rows = _model_rows()
@@ -25,40 +26,35 @@ def models_cmd(ctx: click.Context, as_json: bool) -> None:
         return
     from ..pose.manifest import weights_dirs
 
-    click.echo(f"{'name':<22} {'arch':<8} {'K':>3} {'input':<8} weights")
+    click.echo(f"{'name':<24} {'kind':<8} {'weights':<22} {'size':>9}  {'licence':<16} source")
     for r in rows:
-        extra = f"  {r['file']}" if r["file"] else ""
         click.echo(
-            f"{r['name']:<22} {r['arch']:<8} {r['keypoints']:>3} {r['input']:<8} "
-            f"{r['weights']}{extra}"
+            f"{r['name']:<24} {r['kind']:<8} {r['weights']:<22} {_size(r['size']):>9}  "
+            f"{(r['licence'] or '-').split(' (')[0]:<16} {r['source']}"
         )
     click.echo(f"\nweights are looked up in: {', '.join(str(d) for d in weights_dirs())}")
 
 
+def _size(size: int | None) -> str:
+    if size is None:
+        return "?"
+    return f"{size / 1e6:.1f} MB" if size >= 100_000 else f"{size / 1e3:.0f} kB"
+
+
 def _model_rows() -> list[dict[str, Any]]:
-    """One row per manifest: name, arch, keypoint count, input size, weights status and file."""
-    from ..pose.manifest import find_weights, load_manifest, manifest_names
+    """One row per known model (pose models, then detectors), as :func:`wildpose.hub.model_status`
+    describes it, with ``weights``: present, missing, shipped, or random init (built in)."""
+    from ..hub import model_status
 
     rows = []
-    for name in manifest_names():
-        m = load_manifest(name)
-        if m.weights.get("random_init_seed") is not None and not m.weights.get("file"):
-            status, where = "random init (built in)", ""
+    for st in model_status():
+        if st.built_in and st.path is None:
+            weights = "random init (built in)"
+        elif st.built_in:
+            weights = "shipped"
         else:
-            found = find_weights(m)
-            status = "present" if found else "missing"
-            where = str(found) if found else str(m.weights.get("file", ""))
-        rows.append(
-            {
-                "name": name,
-                "arch": m.arch,
-                "keypoints": len(m.keypoints),
-                "input": f"{m.input_size[0]}x{m.input_size[1]}",
-                "weights": status,
-                "file": where,
-                "description": m.description,
-            }
-        )
+            weights = "present" if st.present else "missing"
+        rows.append({**st.to_dict(), "weights": weights})
     return rows
 
 

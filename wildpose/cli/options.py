@@ -33,6 +33,7 @@ _FLAG_KEYS = {
     "render": "output.render",
     "start": "video.start",
     "end": "video.end",
+    "offline": "offline",
 }
 
 
@@ -125,6 +126,14 @@ def run_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--start", type=float, help="Start time, s."),
         click.option("--end", type=float, help="End time, s."),
         set_option("detector.conf=0.4"),
+        click.option(
+            "--offline",
+            is_flag=True,
+            default=None,
+            help="Never download: a missing model is an error naming `wildpose models pull` "
+            "(also WILDPOSE_OFFLINE=1 or HF_HUB_OFFLINE=1). By default a missing known model "
+            "is downloaded, verified and installed on first use.",
+        ),
         click.option("-q", "--quiet", is_flag=True, help="No progress bar."),
     ]
     for opt in reversed(opts):

@@ -128,6 +128,8 @@ class RunConfig(ConfigModel):
 
     device: Device = "auto"
     precision: Literal["auto", "fp32", "fp16", "bf16"] = "fp16"
+    # never download a missing model (also WILDPOSE_OFFLINE=1 or HF_HUB_OFFLINE=1)
+    offline: Bool = False
     video: VideoConfig = VideoConfig()
     detector: DetectorConfig = DetectorConfig()
     pose: PoseConfig = PoseConfig()

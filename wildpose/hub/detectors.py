@@ -1,16 +1,16 @@
 """Detector weights through ultralytics' own release-asset download (YOLO11).
 
 Manifests with ``source: ultralytics:NAME`` (``models/yolo11*.yaml``) come from
-github.com/ultralytics/assets releases, fetched by ``ultralytics.utils.downloads``; MegaDetector
-v6 has a plain URL (the Zenodo release its model zoo lists, github.com/microsoft/CameraTraps
-``docs/model_zoo/megadetector.md``) and goes through :func:`wildpose.hub.download.download`.
-With a mirror both come from ``MIRROR/FILE`` instead (:mod:`wildpose.hub.pull` decides). Either
-way the file is verified by sha256 before it gets its final name.
+github.com/ultralytics/assets releases, fetched by ultralytics' own downloader (called through
+:mod:`wildpose.adapters.ultralytics`); MegaDetector v6 has a plain URL (the Zenodo release its
+model zoo lists, github.com/microsoft/CameraTraps ``docs/model_zoo/megadetector.md``) and goes
+through :func:`wildpose.hub.download.download`. With a mirror both come from ``MIRROR/FILE``
+instead (:mod:`wildpose.hub.pull` decides). Either way the file is verified by sha256 before it
+gets its final name.
 """
 
 from __future__ import annotations
 
-import importlib
 import shutil
 from pathlib import Path
 
@@ -24,16 +24,14 @@ def ultralytics_asset(
 ) -> str:
     """``name`` from ultralytics' release assets, fetched by ultralytics into a private folder,
     then verified and renamed to ``dst``."""
-    from ..adapters.ultralytics import import_ultralytics
+    from ..adapters.ultralytics import download_release_asset
 
-    import_ultralytics()
-    downloads = importlib.import_module("ultralytics.utils.downloads")
     with target_lock(dst):
         work = temp_path(dst)  # a folder: ultralytics names the file itself
         work.mkdir(parents=True)
         try:
             try:
-                got = Path(downloads.attempt_download_asset(str(work / name), progress=progress))
+                got = download_release_asset(work / name, progress=progress)
             except Exception as e:  # requests' and ultralytics' ConnectionError and friends
                 first = " ".join(str(e).split())[:300] or type(e).__name__
                 raise ModelError(

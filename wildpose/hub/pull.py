@@ -200,6 +200,8 @@ def ensure_model(
             return spec
         manifest: AnyManifest = load_manifest(spec)
         if weights_of(manifest).source and find_weights(manifest) is None:
+            if is_offline(offline):
+                raise offline_error(manifest, offline)
             _say(f"{spec} is not installed yet: downloading it now (first use)")
             install(manifest, offline=offline, progress=progress)
         return spec
@@ -210,6 +212,8 @@ def ensure_model(
         return spec
     found = find_weights(detector)
     if found is None:
+        if is_offline(offline):
+            raise offline_error(detector, offline)
         _say(f"{spec} is not installed yet: downloading it now (first use)")
         found = install(detector, offline=offline, progress=progress)
     return str(found)

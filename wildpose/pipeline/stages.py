@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from wildpose.config import RunConfig, SmoothConfig
 from wildpose.detect import Detector, DetectorOptions, build_detector
+from wildpose.hub import ensure_model
 from wildpose.pose.checkpoint import LoadedModel, load_model
 from wildpose.pose.predictor import PosePredictor
 from wildpose.smooth import KalmanParams, SmootherParams, TrackSmoother
@@ -63,9 +64,16 @@ class Stages:
     def build(cls, config: RunConfig) -> Stages:
         """Load the pose model and the network detector; check the other stages' options.
 
+        A known model whose weights are missing is downloaded, verified and installed first
+        (:func:`wildpose.hub.ensure_model`) unless ``config.offline`` or the environment says
+        offline; the detector spec then names the installed file.
+
         Raises ConfigError / ModelError (one line) for a bad model, detector or parameter.
         """
-        loaded = load_model(config.pose.model)
+        offline = config.offline  # the environment (WILDPOSE_OFFLINE...) is checked by the hub
+        pose = ensure_model(config.pose.model, kind="pose", offline=offline)
+        detector = ensure_model(config.detector.model, kind="detector", offline=offline)
+        loaded = load_model(pose)
         m = loaded.manifest
         predictor = PosePredictor(
             loaded.model,
@@ -78,6 +86,8 @@ class Stages:
             padding=config.pose.padding,
         )
         stages = cls(config, loaded, predictor)
+        # the installed file; the config keeps the name the user gave (run.json, resume hash)
+        stages.detector_options = replace(stages.detector_options, model=detector)
         if not stages.detector_options.per_input:
             stages.detector_for("")
         return stages
