@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
@@ -54,6 +55,33 @@ TRACK_SCHEMA: pa.Schema = pa.schema(
 )
 """Columns, order and types of the track table (the output contract). ``keypoint`` is
 dictionary-encoded; x/y are image px with the origin at the top-left pixel corner."""
+
+
+CSV_SCHEMA: pa.Schema = pa.schema(
+    [pa.field(f.name, pa.string()) if pa.types.is_floating(f.type) else f for f in TRACK_SCHEMA]
+)
+"""The CSV's columns: :data:`TRACK_SCHEMA` with the float columns as their text (see
+:func:`csv_ready`)."""
+
+CSV_WRITE_OPTIONS = pa_csv.WriteOptions(quoting_style="needed")
+
+
+def _float_text(values: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+    text = pc.cast(values, pa.string())  # the shortest text that reads back as the same float
+    integral = pc.match_substring_regex(text, r"^-?[0-9]+$")  # "2" would be typed as an integer
+    text = pc.if_else(integral, pc.binary_join_element_wise(text, ".0", ""), text)
+    return pc.if_else(pc.is_nan(values), pa.scalar(None, pa.string()), text)
+
+
+def csv_ready(table: pa.Table) -> pa.Table:
+    """``table`` (:data:`TRACK_SCHEMA`) as the CSV writes it: every float with a decimal point
+    or exponent and the digits to round-trip float32, NaN as an empty field, so polars, pandas,
+    R and duckdb type the numeric columns as numbers and missing values as missing."""
+    columns = [
+        _float_text(table[f.name]) if pa.types.is_floating(f.type) else table[f.name]
+        for f in TRACK_SCHEMA
+    ]
+    return pa.Table.from_arrays(columns, schema=CSV_SCHEMA)
 
 
 def tracks_table(video: str, frames: Sequence[TrackedPoses], keypoints: Sequence[str]) -> pa.Table:
@@ -175,7 +203,7 @@ class TrackTableWriter:
                         tmp, TRACK_SCHEMA.with_metadata(meta), compression="zstd"
                     )
                 else:
-                    self._csv = pa_csv.CSVWriter(tmp, TRACK_SCHEMA)
+                    self._csv = pa_csv.CSVWriter(tmp, CSV_SCHEMA, write_options=CSV_WRITE_OPTIONS)
         except BaseException:
             self.abort()
             raise
@@ -198,7 +226,7 @@ class TrackTableWriter:
             if self._parquet is not None:
                 self._parquet.write_table(table, row_group_size=table.num_rows)
             if self._csv is not None:
-                self._csv.write_table(table)
+                self._csv.write_table(csv_ready(table))
         self._pending = []
         self._pending_frames = 0
 
