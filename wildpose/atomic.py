@@ -30,16 +30,24 @@ import numpy as np
 PARTIAL_SUFFIX = ".partial"
 
 
-def temp_path(path: str | Path) -> Path:
-    """The temporary name ``path`` is written under: ``DIR/.NAME.<pid>-<hex>.partial``."""
+def temp_path(path: str | Path, *, keep_suffix: bool = False) -> Path:
+    """The temporary name ``path`` is written under: ``DIR/.NAME.<pid>-<hex>.partial``.
+
+    ``keep_suffix``: end it with the final name's extension too (``....partial.nwb``), for
+    writers that check the extension of the file they are given.
+    """
     path = Path(path)
-    return path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}{PARTIAL_SUFFIX}")
+    ext = path.suffix if keep_suffix else ""
+    token = f"{os.getpid()}-{secrets.token_hex(4)}"
+    return path.with_name(f".{path.name}.{token}{PARTIAL_SUFFIX}{ext}")
 
 
 def is_partial(path: str | Path) -> bool:
     """Whether ``path`` is a temporary file of this module (of any process)."""
     name = Path(path).name
-    return name.startswith(".") and name.endswith(PARTIAL_SUFFIX)
+    if not name.startswith("."):
+        return False
+    return name.endswith(PARTIAL_SUFFIX) or PARTIAL_SUFFIX + "." in name
 
 
 def fsync_file(path: str | Path) -> None:
@@ -82,16 +90,19 @@ def commit(tmp: str | Path, path: str | Path) -> Path:
 
 
 @contextmanager
-def atomic_path(path: str | Path, *, mkdir: bool = True) -> Iterator[Path]:
+def atomic_path(
+    path: str | Path, *, mkdir: bool = True, keep_suffix: bool = False
+) -> Iterator[Path]:
     """Yield a temporary path to write ``path`` under; committed when the block ends cleanly.
 
+    ``keep_suffix``: the temporary name ends with ``path``'s extension (:func:`temp_path`).
     On any exception (Ctrl-C included) the temporary file is removed and the exception
     propagates; an existing file at ``path`` is left as it was.
     """
     path = Path(path)
     if mkdir:
         path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_path(path)
+    tmp = temp_path(path, keep_suffix=keep_suffix)
     try:
         yield tmp
         commit(tmp, path)

@@ -21,7 +21,7 @@ from wildpose.cli.export import export_cmd
 from wildpose.errors import ConfigError
 from wildpose.interop import read_tracks
 from wildpose.interop.export import export_after_track, export_tracks
-from wildpose.interop.settings import ExportSettings, export_settings
+from wildpose.config.export import ExportSettings, export_settings
 
 
 def load(path, fmt: str):

@@ -46,7 +46,7 @@ def export_cmd(
     One failing table is reported and the others go on; the exit code is then 1.
     """
     from ..interop.export import export_tracks
-    from ..interop.settings import export_settings
+    from ..config.export import export_settings
 
     names = [f.strip() for item in formats for f in item.split(",") if f.strip()]
     settings = export_settings(metadata_file, overrides)

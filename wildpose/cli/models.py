@@ -59,9 +59,15 @@ def _model_rows() -> list[dict[str, Any]]:
 
 
 @click.command("info")
+@click.argument("tracks", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def info_cmd(as_json: bool) -> None:
-    """Versions, compute devices and available video decoders."""
+def info_cmd(tracks: tuple[Path, ...], as_json: bool) -> None:
+    """Versions, compute devices and available video decoders; with TRACKS (track tables,
+    Parquet or CSV): their rows, videos, frames, tracks and metadata (keypoints, skeleton,
+    model and its sha256, video fps/size, wildpose version)."""
+    if tracks:
+        _describe(tracks, as_json)
+        return
     import torch
 
     from ..about import versions
@@ -95,6 +101,22 @@ def info_cmd(as_json: bool) -> None:
     click.echo(f"{'cpus':<16} {data['cpu_count']} (torch threads {data['torch_threads']})")
     click.echo(f"{'devices':<16} {', '.join(devices)}")
     click.echo(f"{'decoders':<16} {', '.join(decoders) or 'none'}")
+
+
+def _describe(tracks: tuple[Path, ...], as_json: bool) -> None:
+    from ..interop.tables import describe_tracks
+
+    found = [describe_tracks(p) for p in tracks]
+    if as_json:
+        click.echo(json.dumps(found if len(found) > 1 else found[0], indent=2, default=str))
+        return
+    for d in found:
+        click.echo(d["path"])
+        for key in ("format", "rows", "videos", "frames", "tracks"):
+            click.echo(f"  {key:<18} {d[key]}")
+        for key, value in d["metadata"].items():
+            text = json.dumps(value, default=str)
+            click.echo(f"  {key:<18} {text if len(text) <= 200 else text[:197] + '...'}")
 
 
 @click.command("convert")

@@ -31,6 +31,7 @@ _FLAG_KEYS = {
     "smooth": "smooth.mode",
     "fmt": "output.format",
     "render": "output.render",
+    "report": "output.report",
     "start": "video.start",
     "end": "video.end",
     "offline": "offline",
@@ -114,14 +115,24 @@ def run_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--format",
             "fmt",
-            type=click.Choice(["parquet", "csv", "both"]),
-            help="Track table format. [default: parquet]",
+            metavar="LIST",
+            help="Outputs, a comma list: the track table as parquet and/or csv (both = the "
+            "two), and exports made from it: dlc (DeepLabCut .h5), sleap (.slp), nwb (NWB with "
+            "ndx-pose), netcdf (movement dataset); e.g. parquet,nwb (needs wildpose[interop]). "
+            "[default: parquet]",
         ),
         click.option(
             "--render",
             is_flag=True,
             default=None,
             help="Also write STEM.annotated.mp4 with boxes, ids and smoothed skeletons.",
+        ),
+        click.option(
+            "--report",
+            is_flag=True,
+            default=None,
+            help="Also write STEM.report.html: a self-contained QC page (detections, id "
+            "timeline, confidence, trajectories, low-confidence frames, settings).",
         ),
         click.option("--start", type=float, help="Start time, s."),
         click.option("--end", type=float, help="End time, s."),

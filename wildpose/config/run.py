@@ -35,6 +35,7 @@ from .base import (
     read_yaml,
     validate_layers,
 )
+from .export import ExportSettings
 
 
 def _gate(value: Any) -> Any:
@@ -110,12 +111,52 @@ class SmoothConfig(ConfigModel):
     gate: Annotated[Positive | Literal["off"] | None, BeforeValidator(_gate)] = None
 
 
-class OutputConfig(ConfigModel):
-    """What is written next to each input."""
+TABLE_FORMATS = ("parquet", "csv")
+EXPORT_FORMATS = ("dlc", "sleap", "nwb", "netcdf")
 
-    format: Literal["parquet", "csv", "both"] = "parquet"
+
+def _formats(value: Any) -> Any:
+    """``"parquet,nwb"``, ``["csv", "dlc"]`` or ``"both"`` -> the canonical comma list."""
+    if isinstance(value, list | tuple):
+        value = ",".join(str(v) for v in value)
+    if not isinstance(value, str) or value.strip().lower() == "both":
+        return value.strip().lower() if isinstance(value, str) else value
+    names = [n.strip().lower() for n in value.split(",") if n.strip()]
+    names = [m for n in names for m in (TABLE_FORMATS if n == "both" else (n,))]
+    unknown = [n for n in names if n not in TABLE_FORMATS + EXPORT_FORMATS]
+    if unknown or not names:
+        known = ", ".join((*TABLE_FORMATS, "both", *EXPORT_FORMATS))
+        raise ValueError(f"unknown format {unknown[0] if unknown else value!r} (known: {known})")
+    if not any(n in TABLE_FORMATS for n in names):
+        names.insert(0, "parquet")  # exports are made from the track table
+    return ",".join(dict.fromkeys(names))
+
+
+class OutputConfig(ConfigModel):
+    """What is written next to each input.
+
+    ``format``: a comma list of ``parquet``, ``csv`` (``both`` = the two) and the exports
+    ``dlc``, ``sleap``, ``nwb``, ``netcdf`` (made from the track table, which is always written:
+    Parquet unless only csv is named). ``render``: the annotated video (and a contact sheet
+    PNG); ``render_points``: which positions it draws. ``report``: the QC report HTML.
+    """
+
+    format: Annotated[str, BeforeValidator(_formats)] = "parquet"
     render: Bool = False
+    render_points: Literal["smoothed", "raw", "both"] = "smoothed"
+    report: Bool = False
     row_group_frames: AtLeastOne = 256
+
+    @property
+    def tables(self) -> tuple[str, ...]:
+        """The track-table formats to write (``parquet`` and/or ``csv``)."""
+        names = self.format.split(",")
+        return TABLE_FORMATS if names == ["both"] else tuple(n for n in names if n in TABLE_FORMATS)
+
+    @property
+    def exports(self) -> tuple[str, ...]:
+        """The export formats to make from the table (``dlc``, ``sleap``, ``nwb``, ``netcdf``)."""
+        return tuple(f for f in self.format.split(",") if f in EXPORT_FORMATS)
 
 
 class RunConfig(ConfigModel):
@@ -136,6 +177,8 @@ class RunConfig(ConfigModel):
     tracker: TrackerConfig = TrackerConfig()
     smooth: SmoothConfig = SmoothConfig()
     output: OutputConfig = OutputConfig()
+    # exports (--format dlc,sleap,nwb,netcdf): NWB session metadata, positions for DLC/SLEAP
+    export: ExportSettings = ExportSettings()
 
 
 # --------------------------------------------------------------------------------------------

@@ -11,15 +11,14 @@ name that keeps the extension the library needs (:func:`atomic_output`) and rena
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from wildpose.atomic import commit, temp_path
+from wildpose.atomic import atomic_path
 from wildpose.config.base import validate as validate_config
+from wildpose.config.export import ExportSettings
 from wildpose.errors import ConfigError, InputError
-from wildpose.interop.settings import ExportSettings
 from wildpose.interop.tables import TrackArrays, read_tracks, table_stem
 
 __all__ = [
@@ -45,20 +44,10 @@ def export_path(table_path: str | Path, fmt: str, out_dir: str | Path | None = N
     return folder / f"{table_stem(table_path)}{_SUFFIXES[fmt]}"
 
 
-@contextmanager
-def atomic_output(final: str | Path) -> Iterator[Path]:
-    """Like :func:`wildpose.atomic.atomic_path`, for libraries that check the extension: the
-    temporary name is ``DIR/.NAME.<pid>-<hex>.partial<ext>``, ``ext`` the final one's."""
-    final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_path(final)
-    tmp = tmp.with_name(tmp.name + final.suffix)
-    try:
-        yield tmp
-        commit(tmp, final)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+def atomic_output(final: str | Path):  # noqa: ANN201 - a context manager
+    """:func:`wildpose.atomic.atomic_path` for libraries that check the extension: the
+    temporary name ends with the final one's (``DIR/.NAME.<pid>-<hex>.partial<ext>``)."""
+    return atomic_path(final, keep_suffix=True)
 
 
 def export_tracks(

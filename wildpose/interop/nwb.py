@@ -22,8 +22,8 @@ import pynwb
 from hdmf.backends.hdf5.h5_utils import H5DataIO
 
 from wildpose import __version__
+from wildpose.config.export import NWBSession
 from wildpose.errors import ConfigError
-from wildpose.interop.settings import NWBSession
 from wildpose.interop.tables import TrackArrays
 
 __all__ = ["nwb_file", "write_nwb"]

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from wildpose.atomic import AtomicGroup
+from wildpose.atomic import AtomicGroup, write_json
 from wildpose.output import AnnotatedVideoWriter, TrackTableWriter
 from wildpose.pipeline.poses import estimate_poses
 from wildpose.pipeline.record import RunStats, dump_json, run_record
@@ -92,6 +92,12 @@ def track_video(
         run_json = base.with_name(f"{stem}.run.json")
         dump_json(group.path(run_json), record)
         group.commit()
+    exported = _export(stages, outputs)
+    if exported:
+        outputs = [*outputs, *exported]
+        record["exports"] = [p.name for p in exported]
+        record["outputs"] = [*record["outputs"], *record["exports"]]
+        write_json(run_json, record)
     return TrackResult(
         reader.source,
         [str(p) for p in [*outputs, run_json]],
@@ -149,6 +155,18 @@ def _stream(
     return tables.final_paths + ([render.path] if render is not None else [])
 
 
+def _export(stages: Stages, outputs: list[Path]) -> list[Path]:
+    """The ``--format`` exports (DeepLabCut, SLEAP, NWB, netCDF) made from the committed track
+    table, each written atomically; returns their paths."""
+    out = stages.config.output
+    if not out.exports:
+        return []
+    from wildpose.interop.export import export_after_track
+
+    table = next(p for p in outputs if p.name.endswith((".tracks.parquet", ".tracks.csv")))
+    return export_after_track(table, out.exports, table.parent, stages.config.export)
+
+
 def _chunks(frames: Iterable[Frame], n: int) -> Iterator[list[Frame]]:
     it = iter(frames)
     while chunk := list(itertools.islice(it, n)):
@@ -168,13 +186,12 @@ def _table_writer(
         "video_fps": info.fps,
         "video_size": [info.width, info.height],
         "video_frame_count": info.frame_count,
-        "detector": stages.detector_options.model,
+        "detector": stages.config.detector.model,
     }
-    formats = ["parquet", "csv"] if out.format == "both" else [out.format]
     return TrackTableWriter(
         base.parent,
         base.name,
-        formats,
+        list(out.tables),
         manifest.keypoints,
         metadata,
         out.row_group_frames,

@@ -16,8 +16,8 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator
 
-from wildpose.config.base import AsList, Bool, ConfigModel, merge, parse_overrides, read_yaml
-from wildpose.config.base import validate as validate_config
+from .base import AsList, Bool, ConfigModel, merge, parse_overrides, read_yaml
+from .base import validate as validate_config
 
 __all__ = ["ExportSettings", "NWBSession", "NWBSubject", "export_settings"]
 
