@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from wildpose.errors import ModelError
-from wildpose.pose.arch import get_arch
+from wildpose.pose.arch import ClampArch, get_arch
 from wildpose.pose.checkpoint import load_checkpoint, load_model, random_model, save_checkpoint
 from wildpose.pose.clip_init import clip_to_clamp, init_from_clip
 from wildpose.pose.convert import UNUSED, convert_official, official_state
@@ -107,6 +107,19 @@ def test_wrong_architecture(tmp_path, tiny_model):
     torch.save(obj, obj_path)
     with pytest.raises(ModelError, match="do not fit architecture 'tiny-vit'"):
         load_checkpoint(obj_path)
+
+
+def test_arch_dict_round_trip_and_empty_extra(tmp_path, tiny_model):
+    arch = get_arch("tiny")
+    assert ClampArch.from_dict(arch.to_dict()) == arch
+    path = tmp_path / "old.pt"
+    save_checkpoint(path, tiny_model.model, tiny_model.manifest)
+    obj = torch.load(path, weights_only=True)
+    obj["arch"]["extra"] = {}  # format-1 checkpoints carry this empty entry
+    torch.save(obj, path)
+    assert load_checkpoint(path).model.arch == arch
+    with pytest.raises(ModelError, match="unknown architecture keys"):
+        ClampArch.from_dict({**arch.to_dict(), "extra": {"x": 1}})
 
 
 def test_keypoint_count_mismatch(tmp_path, tiny_model):

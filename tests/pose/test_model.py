@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from open_clip.transformer import VisionTransformer
 
+from wildpose.adapters.open_clip import VisionTransformer
 from wildpose.pose.arch import ARCHS, get_arch
 from wildpose.pose.losses import clamp_losses, feature_loss, joints_mse
 from wildpose.pose.model import build_clamp

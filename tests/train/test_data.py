@@ -9,18 +9,13 @@ import numpy as np
 import pytest
 import torch
 
+from wildpose import keypoints
 from wildpose.errors import ConfigError, InputError
 from wildpose.pose.crop import CropTransform
-from wildpose.train.data import (
-    KeypointSample,
-    TopDownDataset,
-    TopDownItem,
-    collate,
-    load_coco_keypoints,
-    load_dlc_project,
-    split_samples,
-)
-from wildpose.train.names import AP10K_NAMES
+from wildpose.train.coco import load_coco_keypoints
+from wildpose.train.dataset import TopDownDataset, TopDownItem, collate
+from wildpose.train.dlc import load_dlc_project
+from wildpose.train.samples import KeypointSample, split_samples
 from wildpose.train.transforms import flip_permutation
 
 DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
@@ -72,7 +67,7 @@ def test_coco_samples_load(folder: Path, json_name: str, k: int) -> None:
 
 def test_ap10k_metadata_is_the_spec() -> None:
     meta, _ = load_coco_keypoints(need(AP10K / "test_ap10k.json"), AP10K)
-    assert meta.readable_names == AP10K_NAMES
+    assert meta.readable_names == keypoints.AP10K.keypoints
     assert meta.flip_pairs == SPEC_FLIP_PAIRS
     assert meta.skeleton == SPEC_SKELETON
     np.testing.assert_array_equal(meta.sigmas, np.float32(SPEC_SIGMAS))

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from wildpose.train.names import AP10K_NAMES, infer_flip_pairs, readable_name
+from wildpose.keypoints import AP10K
+from wildpose.train.names import infer_flip_pairs, readable_name
 
 # AP-10K as named in its JSON files and in mmpose's dataset info.
 AP10K_JSON = [
@@ -38,7 +39,7 @@ ANIMALPOSE_READABLE = [
 @pytest.mark.parametrize("names", [AP10K_JSON, AP10K_MMPOSE])
 def test_ap10k_names_give_the_official_prompts(names: list[str]) -> None:
     assert [readable_name(n) for n in names] == SPEC_PROMPTS
-    assert list(AP10K_NAMES) == SPEC_PROMPTS
+    assert list(AP10K.keypoints) == SPEC_PROMPTS
 
 
 def test_animalpose_names() -> None:

@@ -1,13 +1,14 @@
 """Architecture descriptions of CLAMP models (data, not code).
 
-One frozen :class:`ClampArch` per model size. The three paper sizes follow clamp-spec.md section 1;
-``tiny`` and ``tiny-vit`` use the same modules with small widths (random init) for tests,
-benchmarks and CPU training. :data:`ARCHS` is the one table of names to architectures.
+One frozen :class:`ClampArch` per model size. The three paper sizes are those of the CLAMP paper
+(Zhang et al., CVPR 2023) and its official configs (github.com/xuzhang1199/CLAMP); ``tiny`` and
+``tiny-vit`` use the same modules with small widths (random init) for tests, benchmarks and CPU
+training. :data:`ARCHS` is the one table of names to architectures.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
 from ..errors import ModelError
@@ -56,7 +57,6 @@ class ClampArch:
     # losses
     spatial_loss_weight: float = 0.4
     feature_loss_weight: float = 0.0005
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def stride(self) -> int:
@@ -93,6 +93,8 @@ class ClampArch:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ClampArch:
         known = {f.name for f in fields(cls)}
+        # Format-1 checkpoints may carry an always-empty "extra" entry; it holds nothing.
+        d = {k: v for k, v in d.items() if not (k == "extra" and not v)}
         unknown = set(d) - known
         if unknown:
             raise ModelError(f"unknown architecture keys {sorted(unknown)}")
@@ -148,8 +150,9 @@ _VITL14 = ClampArch(
     out_indices=(7, 11, 15, 23),
     drop_path_rate=0.4,
     text_width=768,
-    # The official ViT-L text encoder runs CLIP's 12-head weights with 8 heads (clamp-spec 11.1);
-    # the official checkpoint needs 8. Set text_heads=12 for CLIP's own attention.
+    # The official ViT-L text encoder runs CLIP's 12-head weights with 8 heads (its config sets
+    # 8 where CLIP ViT-L/14 has 12); the official checkpoint needs 8. Set text_heads=12 for
+    # CLIP's own attention.
     text_heads=8,
     head_filters=(256, 256),
     upconv_filters=None,

@@ -1,4 +1,4 @@
-"""Dense CLIP visual encoders (clamp-spec section 1).
+"""Dense CLIP visual encoders (DenseCLIP, Rao et al., CVPR 2022; as CLAMP uses them).
 
 Both classes subclass open_clip's towers, so their parameter names are exactly CLIP's ``visual.*``
 names (and the official CLAMP ``backbone.*`` names); only the forward differs: every token of the
@@ -13,11 +13,17 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from open_clip.modified_resnet import ModifiedResNet
-from open_clip.transformer import QuickGELU, VisionTransformer
 from timm.layers import DropPath
 from torch import nn
 
+from ..adapters.open_clip import (
+    ModifiedResNet,
+    QuickGELU,
+    VisionTransformer,
+    attention_branch,
+    attention_pool_tokens,
+    mlp_branch,
+)
 from .arch import ClampArch
 
 
@@ -58,27 +64,7 @@ class DenseResNet(ModifiedResNet):
         tokens = torch.cat([tokens.mean(dim=0, keepdim=True), tokens], dim=0)
         pos = resize_pos_embed(ap.positional_embedding, (h, w))
         tokens = tokens + pos[:, None, :].to(tokens.dtype)
-        out, _ = F.multi_head_attention_forward(
-            query=tokens,
-            key=tokens,
-            value=tokens,
-            embed_dim_to_check=c,
-            num_heads=ap.num_heads,
-            q_proj_weight=ap.q_proj.weight,
-            k_proj_weight=ap.k_proj.weight,
-            v_proj_weight=ap.v_proj.weight,
-            in_proj_weight=None,
-            in_proj_bias=torch.cat([ap.q_proj.bias, ap.k_proj.bias, ap.v_proj.bias]),
-            bias_k=None,
-            bias_v=None,
-            add_zero_attn=False,
-            dropout_p=0.0,
-            out_proj_weight=ap.c_proj.weight,
-            out_proj_bias=ap.c_proj.bias,
-            use_separate_proj_weight=True,
-            training=self.training,
-            need_weights=False,
-        )
+        out = attention_pool_tokens(ap, tokens)  # (1 + hw, B, D)
         g = out[0]
         v = out[1:].permute(1, 2, 0).reshape(b, -1, h, w)
         return g, v
@@ -130,8 +116,8 @@ class DenseViT(VisionTransformer):
         for i, (blk, dp) in enumerate(
             zip(self.transformer.resblocks, self.drop_paths, strict=True)
         ):
-            x = x + dp(blk.ls_1(blk.attention(blk.ln_1(x))))
-            x = x + dp(blk.ls_2(blk.mlp(blk.ln_2(x))))
+            x = x + dp(attention_branch(blk, x))
+            x = x + dp(mlp_branch(blk, x))
             if i in self.out_indices:
                 maps.append(x[:, 1:].transpose(1, 2).reshape(b, -1, h, w))
         x = self.ln_post(x) @ self.proj

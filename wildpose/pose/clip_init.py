@@ -1,4 +1,4 @@
-"""Initialise a CLAMP model from CLIP weights (clamp-spec section 9, "CLIP initialisation").
+"""Initialise a CLAMP model from CLIP weights, as the official CLAMP training does.
 
 Weights come from a local file (an OpenAI JIT archive such as ``RN50.pt``, or any state dict of a
 CLIP model with ``visual.*`` and text keys) or from open_clip's ``openai`` pretrained tag where the
@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from ..adapters.open_clip import pretrained_state
 from ..errors import ModelError
 from .backbone import resize_pos_embed
 from .model import ClampPose
@@ -49,10 +50,8 @@ def read_clip_state(path: str | Path) -> dict[str, torch.Tensor]:
 
 def openclip_state(model_name: str) -> dict[str, torch.Tensor]:
     """OpenAI CLIP weights through open_clip's pretrained tag (cache or download)."""
-    import open_clip
-
     try:
-        clip = open_clip.create_model(model_name, pretrained="openai")
+        return pretrained_state(model_name, "openai")
     except Exception as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ModelError(
@@ -60,11 +59,10 @@ def openclip_state(model_name: str) -> dict[str, torch.Tensor]:
             "download the OpenAI CLIP checkpoint and set model.clip_weights to "
             "its path"
         ) from None
-    return {k: v.float() for k, v in clip.state_dict().items()}
 
 
 def clip_to_clamp(state: dict[str, torch.Tensor], model: ClampPose) -> dict[str, torch.Tensor]:
-    """Map CLIP keys to CLAMP's ``backbone.*`` / ``text_encoder.*`` with the spec's resizing.
+    """Map CLIP keys to CLAMP's ``backbone.*`` / ``text_encoder.*`` with CLAMP's resizing.
 
     Visual positional embeddings are resized to the model's grid (ViT-B 197 -> 257 rows, RN50
     attention pool 50 -> 65); the text positional embedding keeps its first rows (13).

@@ -1,9 +1,9 @@
 """Convert an official CLAMP checkpoint (mmcv format) into a wildpose checkpoint.
 
-Official layout: clamp-spec section 9. The module names of :class:`ClampPose` mirror the official
-ones, so conversion is a strict key/shape check plus dropping the tensors the official model
-never uses (top-level ``text_projection``, the prompt encoder's ``positional_embedding`` and
-``text_projection``; spec 11.4).
+Official layout: the checkpoints of github.com/xuzhang1199/CLAMP. The module names of
+:class:`ClampPose` mirror the official ones, so conversion is a strict key/shape check plus
+dropping the tensors the official model never uses (top-level ``text_projection``, the prompt
+encoder's ``positional_embedding`` and ``text_projection``).
 """
 
 from __future__ import annotations

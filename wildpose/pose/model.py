@@ -1,4 +1,4 @@
-"""The CLAMP pose network: tensors in, heatmaps out (clamp-spec sections 0-5).
+"""The CLAMP pose network (Zhang et al., CVPR 2023): tensors in, heatmaps out.
 
 :class:`ClampPose` is a pure ``nn.Module``; the stateful wrapper that owns crops, batching,
 precision, flip test and the cached prompts is :class:`wildpose.pose.predictor.PosePredictor`.

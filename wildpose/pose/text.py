@@ -1,4 +1,4 @@
-"""Text side of CLAMP: keypoint-name prompts with learnable contexts (clamp-spec section 2).
+"""Text side of CLAMP: keypoint-name prompts with learnable contexts (CoOp-style prompts).
 
 The keypoint names are the prompts: any keypoint list works. Each name is tokenised with the CLIP
 BPE tokenizer into ``name_context`` tokens; ``n_contexts`` learnable context vectors (shared by all
@@ -11,11 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import open_clip
 import torch
-from open_clip.transformer import LayerNorm, QuickGELU, Transformer
 from torch import nn
 
+from ..adapters.open_clip import LayerNorm, QuickGELU, Transformer, tokenize
 from ..errors import ModelError
 from .arch import ClampArch
 
@@ -30,7 +29,7 @@ def tokenize_names(names: Sequence[str], context: int) -> torch.Tensor:
     names = list(names)
     if not names:
         return torch.zeros((0, context), dtype=torch.long)
-    full = open_clip.tokenize(names, context_length=77)
+    full = tokenize(names)
     lengths = (full != 0).sum(dim=1)
     for name, n in zip(names, lengths.tolist(), strict=True):
         if n > context:

@@ -1,6 +1,7 @@
-"""Evaluate a pose model on annotated images: OKS AP/AR, PCK and RMSE (clamp-spec section 8).
+"""Evaluate a pose model on annotated images: OKS AP/AR, PCK and RMSE.
 
-Top-down protocol of the official CLAMP test: one crop per box (GT boxes by default), the
+Top-down protocol of the official CLAMP test (Zhang et al., CVPR 2023; mmpose 0.x
+``TopDown`` testing): one crop per box (GT boxes by default), the
 official crop (box -> centre/scale, 1.25 padding, aspect-fixed; cv2 warp) and flip test,
 heatmap decoding back to image px, instance rescoring and OKS-NMS (0.9), COCO keypoint AP with
 the dataset's sigmas. PCK (normalised by max(w, h) of the GT box) and RMSE (px) compare each
@@ -14,8 +15,6 @@ annotations use).
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,11 +24,12 @@ import cv2
 import numpy as np
 import torch
 
+from .. import keypoints
+from ..atomic import write_json
 from ..errors import ConfigError, InputError, WildposeError
-from ..evaluate import (
-    coco_keypoint_eval,
+from ..metrics.coco import coco_keypoint_eval, oks
+from ..metrics.pose import (
     mean_pose_baseline,
-    oks,
     pck,
     rescore_and_nms,
     rmse,
@@ -41,14 +41,9 @@ from ..pose.crop import CropTransform
 from ..pose.manifest import Manifest
 from ..pose.model import ClampPose
 from ..pose.predictor import PosePredictor, Precision
-from .data import (
-    DEFAULT_SIGMA,
-    KeypointDataset,
-    KeypointSample,
-    TopDownDataset,
-    collate,
-    load_coco_keypoints,
-)
+from .coco import load_coco_keypoints
+from .dataset import TopDownDataset, collate
+from .samples import KeypointDataset, KeypointSample
 from .transforms import IMAGENET_MEAN, IMAGENET_STD
 
 PCK_THRESHOLDS = (0.05, 0.1, 0.2)
@@ -229,7 +224,7 @@ def match_predictions(
 def baseline_metrics(
     train: Sequence[KeypointSample], val: Sequence[KeypointSample], sigmas: np.ndarray
 ) -> dict[str, float]:
-    """Scores of the mean-pose baseline (:func:`wildpose.evaluate.mean_pose_baseline`) on
+    """Scores of the mean-pose baseline (:func:`wildpose.metrics.pose.mean_pose_baseline`) on
     ``val``: the mean training pose in box coordinates put into each validation GT box."""
     kp = np.stack([s.keypoints for s in train])
     xy = mean_pose_baseline(
@@ -246,7 +241,7 @@ def baseline_metrics(
 
 def evaluation_sigmas(meta: KeypointDataset, manifest: Manifest) -> np.ndarray:
     """The dataset's published OKS sigmas (AP-10K, Animal-Pose), else the model's, else 0.05."""
-    published = not np.all(meta.sigmas == np.float32(DEFAULT_SIGMA))
+    published = keypoints.match(meta.readable_names) is not None
     if not published and len(manifest.sigmas) == meta.num_keypoints:
         return np.asarray(manifest.sigmas, dtype=np.float64)
     return meta.sigmas.astype(np.float64)
@@ -309,7 +304,10 @@ def evaluate_model(
             "sigmas": sigmas.tolist(),
             "metrics": metrics,
         }
-        write_json(json_path, report)
+        try:
+            write_json(json_path, report)
+        except OSError as exc:
+            raise WildposeError(f"cannot write: {exc}", path=Path(json_path)) from None
     return metrics
 
 
@@ -323,11 +321,12 @@ def detect_samples(
     pools the categories). Image ``i`` of ``gt["images"]`` is frame ``i`` for box files; a
     MegaDetector JSON is matched by file name.
     """
-    from ..detect import build_detector
+    from ..detect import DetectorOptions, build_detector
     from ..types import Frame
 
     names = [str(image["file_name"]) for image in gt["images"]]
-    detector = build_detector(spec, device="cpu" if device == "auto" else device, image_names=names)
+    options = DetectorOptions(model=spec, max_det=100, device="cpu" if device == "auto" else device)
+    detector = build_detector(options, image_names=names)
     category = min(int(c["id"]) for c in gt["categories"])
     samples, scores = [], []
     for i, image in enumerate(gt["images"]):
@@ -348,25 +347,6 @@ def detect_samples(
             )
             scores.append(float(score))
     return samples, np.asarray(scores, dtype=np.float64)
-
-
-def write_json(path: str | Path, data: Any) -> None:
-    """Write JSON atomically (temporary name in the same folder, renamed when whole)."""
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    except OSError as exc:
-        raise WildposeError(f"cannot write: {exc}", path=path) from None
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2)
-        os.replace(tmp, path)
-    except BaseException as exc:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise WildposeError(f"cannot write: {exc}", path=path) from None
-        raise
 
 
 def format_metrics(metrics: dict[str, float]) -> str:

@@ -1,4 +1,4 @@
-"""The training loop, read top to bottom (clamp-spec section 6).
+"""The training loop, read top to bottom (the CLAMP recipe: Zhang et al., CVPR 2023).
 
 :func:`train` builds the run from a :class:`~wildpose.train.config.TrainConfig`, trains epoch
 by epoch, validates every ``eval.every`` epochs (and after the last), and writes into the work
@@ -17,10 +17,6 @@ and saves.
 
 from __future__ import annotations
 
-import json
-import math
-import os
-import random
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
@@ -33,43 +29,29 @@ import torch.distributed as tdist
 from torch import nn
 from tqdm import tqdm
 
-from ..errors import ConfigError
-from ..pose.checkpoint import load_state_strict, read_checkpoint, save_checkpoint
+from ..pose.checkpoint import save_checkpoint
 from ..pose.losses import clamp_losses
 from ..pose.manifest import Manifest
 from ..pose.model import ClampPose
-from ..pose.predictor import resolve_device
 from .config import TrainConfig, config_to_dict, save_config
-from .data import TopDownDataset, collate
+from .dataset import TopDownDataset, collate
 from .evaluation import baseline_metrics, make_predictor, predict_samples, score_predictions
+from .jsonlog import JsonLog
 from .recipe import RunData, build_manifest, build_model, build_optimizer, load_run_data, lr_factor
+from .state import (
+    Dist,
+    Progress,
+    gather_rng_states,
+    load_resume_state,
+    resume_state,
+    seed_everything,
+    seed_worker,
+    setup_distributed,
+)
 from .targets import peak_mask
 
 _AMP_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
 _LOSS_KEYS = ("loss", "mse_loss", "spatial_loss", "feature_loss")
-
-
-@dataclass(frozen=True)
-class Dist:
-    """This process's place in the run: ``rank`` of ``world`` processes, and its device."""
-
-    rank: int
-    world: int
-    device: torch.device
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-
-@dataclass(frozen=True)
-class Progress:
-    """Where training stands: epochs done, iterations done, best metric so far and its epoch."""
-
-    epoch: int = 0
-    iteration: int = 0
-    best: float = -math.inf
-    best_epoch: int = 0
 
 
 class TrainStep(nn.Module):
@@ -80,7 +62,7 @@ class TrainStep(nn.Module):
         self.model = model
 
     def forward(self, images, target, target_weight, target_down, down_weight):  # noqa: ANN001
-        """Tensors as :class:`~wildpose.train.data.TopDownItem` batches -> dict of losses."""
+        """Tensors as :class:`~wildpose.train.dataset.TopDownItem` batches -> dict of losses."""
         mask = peak_mask(target_down)
         return clamp_losses(self.model, images, target, target_weight, mask, down_weight)
 
@@ -296,164 +278,6 @@ def validate(run: Run) -> dict[str, float]:
         return score_predictions(run.data.val, run.data.val, pred, sigmas)[0]
     finally:
         run.model.train()
-
-
-# ---------------------------------------------------------------------------------------------
-# processes, seeds, RNG states
-
-
-def setup_distributed(device: str) -> Dist:
-    """Join the torchrun process group when ``WORLD_SIZE`` > 1 (gloo on CPU, NCCL on CUDA).
-
-    Under torchrun each process uses ``cuda:LOCAL_RANK`` (when CUDA is used at all).
-    """
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    dev = resolve_device(device)
-    if dev.type == "cuda":
-        if world > 1:
-            dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-        elif dev.index is None:
-            dev = torch.device("cuda", torch.cuda.current_device())
-        torch.cuda.set_device(dev)
-    if world > 1 and not tdist.is_initialized():
-        tdist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
-    return Dist(rank, world, dev)
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python's, numpy's and torch's global generators (all devices)."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def seed_worker(worker_id: int) -> None:
-    """DataLoader worker init: numpy and Python generators from the worker's torch seed."""
-    seed = torch.initial_seed() % 2**32
-    np.random.seed(seed)
-    random.seed(seed)
-
-
-def rng_state() -> dict[str, Any]:
-    """This process's generator states as plain data and tensors (``weights_only``-loadable)."""
-    np_state = np.random.get_state(legacy=False)
-    state = {
-        "python": random.getstate(),
-        "numpy": {
-            "key": torch.from_numpy(np_state["state"]["key"].astype(np.int64)),
-            "pos": int(np_state["state"]["pos"]),
-            "has_gauss": int(np_state["has_gauss"]),
-            "gauss": float(np_state["gauss"]),
-        },
-        "torch": torch.get_rng_state(),
-    }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    """Restore what :func:`rng_state` returned."""
-    random.setstate(_as_tuple(state["python"]))
-    n = state["numpy"]
-    np.random.set_state(
-        {
-            "bit_generator": "MT19937",
-            "state": {"key": n["key"].numpy().astype(np.uint32), "pos": n["pos"]},
-            "has_gauss": n["has_gauss"],
-            "gauss": n["gauss"],
-        }
-    )
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def _as_tuple(value: Any) -> Any:
-    return tuple(_as_tuple(v) for v in value) if isinstance(value, (list, tuple)) else value
-
-
-def gather_rng_states(dist: Dist) -> list[dict[str, Any]]:
-    """Every process's RNG state, in rank order (collective under torchrun)."""
-    state = rng_state()
-    if dist.world == 1:
-        return [state]
-    states: list[Any] = [None] * dist.world
-    tdist.all_gather_object(states, state)
-    return states
-
-
-def resume_state(optimizer, scaler, progress: Progress, rng: list) -> dict[str, Any]:  # noqa: ANN001
-    """The ``last.pt`` entries beyond the weights."""
-    return {
-        "optimizer": optimizer.state_dict(),
-        "scaler": scaler.state_dict(),
-        "epoch": progress.epoch,
-        "iteration": progress.iteration,
-        "best": progress.best,
-        "best_epoch": progress.best_epoch,
-        "rng": rng,
-    }
-
-
-def load_resume_state(path, model, optimizer, scaler, dist: Dist) -> Progress:  # noqa: ANN001
-    """Restore a ``last.pt`` into the run's objects; returns where training stands."""
-    obj = read_checkpoint(path)
-    if "optimizer" not in obj or "rng" not in obj:
-        raise ConfigError("not a resumable checkpoint (no optimizer state); use last.pt", path=path)
-    load_state_strict(model, obj["state_dict"], path)
-    try:
-        optimizer.load_state_dict(obj["optimizer"])
-    except ValueError as exc:
-        raise ConfigError(f"optimizer state does not fit this config: {exc}", path=path) from None
-    if scaler.is_enabled() and obj.get("scaler"):
-        scaler.load_state_dict(obj["scaler"])
-    states = obj["rng"]
-    if len(states) == dist.world:
-        set_rng_state(states[dist.rank])
-    else:  # another process count: fresh, distinct seeds
-        seed_everything(int(obj["iteration"]) * 1000 + dist.rank)
-    return Progress(
-        int(obj["epoch"]), int(obj["iteration"]), float(obj["best"]), int(obj.get("best_epoch", 0))
-    )
-
-
-# ---------------------------------------------------------------------------------------------
-# logging
-
-
-class JsonLog:
-    """Append-only JSON-lines log (``None`` path: a no-op, for ranks other than 0)."""
-
-    def __init__(self, path: Path | None) -> None:
-        self.file = None
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self.file = open(path, "a", encoding="utf-8")  # noqa: SIM115
-
-    def write(self, event: str, **fields: Any) -> None:
-        if self.file is None:
-            return
-        record = {"event": event, "time": round(time.time(), 3), **fields}
-        self.file.write(json.dumps(_finite(record)) + "\n")
-        self.file.flush()
-
-    def close(self) -> None:
-        if self.file is not None:
-            self.file.close()
-            self.file = None
-
-
-def _finite(value: Any) -> Any:
-    """NaN/inf -> None (strict JSON)."""
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def _means(sums: torch.Tensor) -> dict[str, float]:

@@ -2,34 +2,14 @@
 
 CLAMP feeds each keypoint name to the CLIP text encoder, so names must be words
 ("leftear" -> "left ear", "L_F_Paw" -> "left front paw"). The 17 AP-10K keypoints map exactly
-onto the class names the official weights were trained with (``AP10K_NAMES``).
+onto the class names the official weights were trained with
+(:data:`wildpose.keypoints.AP10K`).
 """
 
 from __future__ import annotations
 
 import re
 from functools import lru_cache
-
-# The official CLAMP prompts, in AP-10K keypoint (= heatmap channel) order.
-AP10K_NAMES: tuple[str, ...] = (
-    "left eye",
-    "right eye",
-    "nose",
-    "neck",
-    "tail root",
-    "left shoulder",
-    "left elbow",
-    "left front paw",
-    "right shoulder",
-    "right elbow",
-    "right front paw",
-    "left hip",
-    "left knee",
-    "left back paw",
-    "right hip",
-    "right knee",
-    "right back paw",
-)
 
 # Whole-name aliases applied after splitting: AP-10K's "Root of tail" is prompted "tail root".
 _ALIASES = {"root of tail": "tail root"}

@@ -2,7 +2,8 @@
 
 The data a recipe selects (splits, species / family filters, N-shot), the manifest the
 checkpoints carry, the initialised model, AdamW's parameter groups (mmcv ``custom_keys``
-semantics, clamp-spec section 6) and the learning-rate schedule (linear warmup + steps).
+semantics, as the official CLAMP configs set them) and the learning-rate schedule (linear
+warmup + steps).
 """
 
 from __future__ import annotations
@@ -21,14 +22,10 @@ from ..pose.arch import ClampArch, get_arch
 from ..pose.clip_init import init_from_clip
 from ..pose.manifest import Manifest
 from ..pose.model import ClampPose, build_clamp
+from .coco import load_coco_keypoints
 from .config import DataConfig, KeyRule, ModelConfig, OptimConfig, ScheduleConfig, TrainConfig
-from .data import (
-    KeypointDataset,
-    KeypointSample,
-    load_coco_keypoints,
-    load_dlc_project,
-    split_samples,
-)
+from .dlc import load_dlc_project
+from .samples import KeypointDataset, KeypointSample, split_samples
 
 
 @dataclass(frozen=True, eq=False)
@@ -157,8 +154,9 @@ def build_model(cfg: ModelConfig, prompts: Sequence[str]) -> ClampPose:
 
 
 def default_custom_keys(arch: ClampArch) -> dict[str, KeyRule]:
-    """clamp-spec section 6: frozen text encoder; ResNet: no decay on biases and ``norm``;
-    ViT: backbone lr x 0.1 (full decay), no decay on ``norm`` (the context decoder's norms)."""
+    """The official CLAMP optimizer rules: frozen text encoder; ResNet: no decay on biases and
+    ``norm``; ViT: backbone lr x 0.1 (full decay), no decay on ``norm`` (the context decoder's
+    norms)."""
     if arch.backbone == "vit":
         return {
             "text_encoder": KeyRule(lr_mult=0.0),

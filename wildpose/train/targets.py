@@ -13,7 +13,7 @@ were trained with it, including its integer arithmetic:
 With sigma = 2 (13x13 window) the peak value exactly 1 sits on cell ``mu``. With sigma = 0.5
 (the down target: a 4x4 window) the truncation puts the peak one cell too far for ``mu`` in
 {0, 1} (cells 1 and 2), and for ``mu == grid size`` no cell holds the peak although the weight
-stays 1 (clamp-spec section 11.7). These quirks are reproduced on purpose.
+stays 1. These quirks are reproduced on purpose.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 Coordinates are image px (x right, y down, origin at the top-left pixel's corner as in
 mmpose), centres in px, scales in 200-px units (see :mod:`wildpose.pose.crop`). Random draws
-take a ``numpy.random.Generator`` and use the official distributions (clamp-spec section 6):
+take a ``numpy.random.Generator`` and use the distributions of the official CLAMP
+configs (github.com/xuzhang1199/CLAMP):
 
 - fixed centre jitter at dataset build: p 0.3, shift U(-0.2, 0.2) * (w, h);
 - flip p 0.5; half-body p 0.3 when more than 8 joints are visible (upper set chosen when
