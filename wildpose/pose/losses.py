@@ -1,4 +1,4 @@
-"""CLAMP training losses (clamp-spec sections 3-5).
+"""CLAMP training losses (the CLAMP paper, Zhang et al., CVPR 2023, section 3).
 
 Total = heatmap MSE (weight 1) + spatial MSE on the upconv head (``spatial_loss_weight``) +
 feature contrastive loss (``feature_loss_weight``, CL_ratio 5e-4).
@@ -31,7 +31,7 @@ def feature_loss(
     weight: torch.Tensor,
     logit_scale: torch.Tensor,
 ) -> torch.Tensor:
-    """Symmetric InfoNCE between keypoint features and prompts (clamp-spec section 4).
+    """Symmetric InfoNCE between keypoint features and prompts (CLAMP paper, section 3.3).
 
     ``visual`` V (B, D, h, w); ``prompts`` P (B, K, D); ``mask`` (B, K, h, w) down-target peak
     cells; ``weight`` (B, K) down-target weights. Means run over all B*K entries (zero-weighted
