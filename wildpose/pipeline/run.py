@@ -75,7 +75,9 @@ def track_video(
     frames done after each chunk; ``on_start`` with the expected frame count;
     ``extra_run_info`` is merged into the run record. Outputs get their final names only when
     the input is done: the annotated video first, then the tables and ``STEM.run.json``
-    together, the record last. On an error (or Ctrl-C) while tracking, no new file gets a final
+    together, the record last; then the exports (``output.format``) and the QC report
+    (``output.report``), made from the committed table, each atomically, and ``run.json`` is
+    rewritten to list them. On an error (or Ctrl-C) while tracking, no new file gets a final
     name, the temporaries are removed and the exception propagates.
     """
     stats = RunStats()
@@ -92,11 +94,16 @@ def track_video(
         run_json = base.with_name(f"{stem}.run.json")
         dump_json(group.path(run_json), record)
         group.commit()
-    exported = _export(stages, outputs)
-    if exported:
-        outputs = [*outputs, *exported]
-        record["exports"] = [p.name for p in exported]
-        record["outputs"] = [*record["outputs"], *record["exports"]]
+    extra = _export(stages, outputs)
+    if stages.config.output.report:
+        from wildpose.report import write_report
+
+        table = _table_of(outputs)
+        extra.append(write_report([table], base.with_name(f"{stem}.report.html")))
+    if extra:
+        outputs = [*outputs, *extra]
+        record["outputs"] = [*record["outputs"], *(p.name for p in extra)]
+        record["exports"] = [p.name for p in extra if not p.name.endswith(".report.html")]
         write_json(run_json, record)
     return TrackResult(
         reader.source,
@@ -163,8 +170,13 @@ def _export(stages: Stages, outputs: list[Path]) -> list[Path]:
         return []
     from wildpose.interop.export import export_after_track
 
-    table = next(p for p in outputs if p.name.endswith((".tracks.parquet", ".tracks.csv")))
+    table = _table_of(outputs)
     return export_after_track(table, out.exports, table.parent, stages.config.export)
+
+
+def _table_of(outputs: list[Path]) -> Path:
+    """The track table among an input's outputs (Parquet first)."""
+    return next(p for p in outputs if p.name.endswith((".tracks.parquet", ".tracks.csv")))
 
 
 def _chunks(frames: Iterable[Frame], n: int) -> Iterator[list[Frame]]:
