@@ -13,6 +13,7 @@ from PIL import ExifTags, Image
 from wildpose.synthetic import (
     KEYPOINT_NAMES,
     SKELETON,
+    generate_frames,
     write_audio_file,
     write_image_sequence,
     write_synthetic_video,
@@ -142,3 +143,27 @@ def test_audio_only_file(tmp_path: Path) -> None:
     write_audio_file(tmp_path / "a.m4a")
     with av.open(str(tmp_path / "a.m4a")) as container:
         assert len(container.streams.audio) == 1 and len(container.streams.video) == 0
+
+
+def test_visibility_marks_keypoints_under_other_animals(tmp_path: Path) -> None:
+    frames, truth = generate_frames(
+        np.linspace(0, 20, 40), n_animals=4, seed=11, background="plain"
+    )
+    assert truth.visible.shape == truth.keypoints.shape[:3] and truth.visible.dtype == bool
+    assert truth.visible[:, -1].all()  # the animal drawn last is under nobody
+    hidden = ~truth.visible
+    assert hidden.any() and hidden.mean() < 0.3
+    # A hidden keypoint lies on another animal's pixels: not on the plain background.
+    t, n, k = np.argwhere(hidden)[0]
+    x, y = truth.keypoints[t, n, k].astype(int)
+    assert np.abs(frames[t, y, x].astype(int) - [200, 200, 195]).max() > 20
+
+
+def test_generate_frames_matches_the_video(tmp_path: Path) -> None:
+    video = write_synthetic_video(tmp_path / "a.mp4", n_frames=5, seed=4, pix_fmt="yuv444p")
+    frames, truth = generate_frames(video.times_s, seed=4)
+    np.testing.assert_allclose(truth.keypoints, video.keypoints, atol=1e-4)
+    np.testing.assert_array_equal(truth.visible, video.visible)
+    decoded = _decode(video.path)[2].to_ndarray(format="rgb24").astype(int)
+    assert np.abs(decoded - frames[2]).mean() < 3  # only the codec's losses
+    assert generate_frames([], seed=4)[0].shape == (0, 240, 320, 3)

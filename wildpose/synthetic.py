@@ -8,6 +8,7 @@ rotation metadata is applied), origin at the top-left corner of the top-left pix
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from fractions import Fraction
@@ -35,7 +36,9 @@ class SyntheticTruth:
 
     ``times_s``: (T,) float64 presentation times as written; ``boxes``: (T, N, 4) float32 x1, y1,
     x2, y2 tight around each drawn animal (clipped to the frame); ``keypoints``: (T, N, K, 2)
-    float32 x, y in the order of ``keypoint_names``. ``size`` is (width, height) of displayed
+    float32 x, y in the order of ``keypoint_names``; ``visible`` (T, N, K) bool: the keypoint is
+    inside the frame and not covered by another animal drawn over it (each animal's own head
+    covers its ear points: that does not count). ``size`` is (width, height) of displayed
     frames; ``rotation`` the clockwise display rotation written into the container.
     """
 
@@ -48,6 +51,7 @@ class SyntheticTruth:
     size: tuple[int, int]
     rotation: int = 0
     pix_fmt: str = ""
+    visible: np.ndarray | None = None
 
     @property
     def n_frames(self) -> int:
@@ -138,12 +142,35 @@ class _Scene:
         image = self.background.copy()
         g = self.parts(np.array([t], dtype=np.float64))
         for n in range(self.length.shape[0]):
-            body = tuple(int(c) for c in _BODY_RGB[n % len(_BODY_RGB)])
-            shape = (float(g["a"][n]), float(g["b"][n]), float(g["r"][n]))
-            _draw_animal(
-                image, g["centre"][0, n], float(g["theta"][0, n]), g["points"][0, n], shape, body
-            )
+            self._draw(image, g, n, tuple(int(c) for c in _BODY_RGB[n % len(_BODY_RGB)]))
         return image
+
+    def _draw(
+        self, image: np.ndarray, g: dict[str, np.ndarray], n: int, body: tuple[int, ...]
+    ) -> None:
+        shape = (float(g["a"][n]), float(g["b"][n]), float(g["r"][n]))
+        _draw_animal(
+            image, g["centre"][0, n], float(g["theta"][0, n]), g["points"][0, n], shape, body
+        )
+
+    def visible(self, t: np.ndarray, keypoints: np.ndarray) -> np.ndarray:
+        """(T, N, K) bool: inside the frame and not under an animal drawn later (on top)."""
+        w, h = self.size
+        x, y = keypoints[..., 0], keypoints[..., 1]
+        visible = (x >= 0) & (x < w) & (y >= 0) & (y < h)
+        n_animals = self.length.shape[0]
+        if n_animals < 2:
+            return visible
+        col = np.clip(x.astype(np.int64), 0, w - 1)
+        row = np.clip(y.astype(np.int64), 0, h - 1)
+        for i, ti in enumerate(t):
+            g = self.parts(np.array([ti], dtype=np.float64))
+            for m in range(1, n_animals):  # animal m covers the animals drawn before it
+                mask = np.zeros((h, w, 3), np.uint8)
+                self._draw(mask, g, m, (255, 255, 255))
+                covered = mask.any(-1)[row[i, :m], col[i, :m]]  # (m, K)
+                visible[i, :m] &= ~covered
+        return visible
 
 
 def _fixed(xy: np.ndarray) -> tuple[int, int]:
@@ -256,7 +283,32 @@ def write_synthetic_video(
         size,
         rotation,
         pix_fmt,
+        scene.visible(times, keypoints),
     )
+
+
+def generate_frames(
+    times_s: Sequence[float] | np.ndarray,
+    *,
+    size: tuple[int, int] = (320, 240),
+    n_animals: int = 2,
+    seed: int = 0,
+    background: Literal["texture", "plain"] = "texture",
+) -> tuple[np.ndarray, SyntheticTruth]:
+    """Frames of one scene at ``times_s`` (T,) seconds, in memory: (T, H, W, 3) uint8 RGB and
+    their truth (``path`` empty). The same ``seed`` and ``size`` give the same scene as
+    :func:`write_synthetic_video`, without the video codec's losses."""
+    times = np.asarray(times_s, dtype=np.float64).reshape(-1)
+    scene = _Scene.random(seed, n_animals, size, background)
+    frames = np.stack([scene.render(float(t)) for t in times]) if len(times) else None
+    boxes, keypoints = scene.truth(times)
+    visible = scene.visible(times, keypoints)
+    if frames is None:
+        frames = np.zeros((0, size[1], size[0], 3), np.uint8)
+    truth = SyntheticTruth(
+        "", times, boxes, keypoints, KEYPOINT_NAMES, 0.0, size, 0, "rgb24", visible
+    )
+    return frames, truth
 
 
 def _video_frame(rgb: np.ndarray, gray: bool) -> av.VideoFrame:
@@ -296,8 +348,18 @@ def write_image_sequence(
             options["exif"] = _exif_time(start_time + timedelta(seconds=float(t)))
         image.save(folder / name.format(i=i), **options)
     boxes, keypoints = scene.truth(times)
+    visible = scene.visible(times, keypoints)
     return SyntheticTruth(
-        str(folder), times, boxes, keypoints, KEYPOINT_NAMES, 1 / interval_s, size, 0, "rgb24"
+        str(folder),
+        times,
+        boxes,
+        keypoints,
+        KEYPOINT_NAMES,
+        1 / interval_s,
+        size,
+        0,
+        "rgb24",
+        visible,
     )
 
 

@@ -4,10 +4,11 @@ Memory is bounded whatever the video's length: frames are decoded ahead in a thr
 (``video.prefetch`` frames), processed in chunks of ``detector.frames_per_batch`` frames whose
 crops share pose batches, and rows are written as soon as the smoother releases them.
 
-``--render`` draws every frame as soon as its chunk is tracked, with the causal (forward
-Kalman) estimate the smoother has for that frame at that moment (raw poses when smoothing is
-off), so no decoded frame waits for the smoother's lag: the render holds no frame beyond the
-chunk in flight. The track table's ``x_smooth``/``y_smooth`` are the fixed-lag RTS estimates,
+``--render`` (and ``STEM.contact.png``, a grid of frames across the input) draws every frame
+as soon as its chunk is tracked, with the causal (forward Kalman) estimate the smoother has for
+that frame at that moment (raw poses when smoothing is off), so no decoded frame waits for the
+smoother's lag: the render holds no frame beyond the chunk in flight, and the contact sheet at
+most 24 small tiles. The track table's ``x_smooth``/``y_smooth`` are the fixed-lag RTS estimates,
 which also use the frames after each one.
 """
 
@@ -22,6 +23,7 @@ from typing import Any
 
 from wildpose.atomic import AtomicGroup, write_json
 from wildpose.output import AnnotatedVideoWriter, TrackTableWriter
+from wildpose.output.contact_sheet import ContactSheet
 from wildpose.pipeline.poses import estimate_poses
 from wildpose.pipeline.record import RunStats, dump_json, run_record
 from wildpose.pipeline.stages import Stages
@@ -136,9 +138,10 @@ def _stream(
     chunk_size = max(1, cfg.detector.frames_per_batch)
     with ExitStack() as sinks:  # writers abort on an exception, close otherwise
         tables = sinks.enter_context(_table_writer(stages, reader.info, base, group))
-        render = None
+        render = sheet = None
         if cfg.output.render:
             render = sinks.enter_context(_render_writer(stages, fps, reader.info, base))
+            sheet = _contact_sheet(stages, reader, name)
         frames = sinks.enter_context(Prefetcher(reader, max(1, cfg.video.prefetch)))
         for chunk in stats.timed_iter("decode_wait", _chunks(frames, chunk_size)):
             with stats.timed("detect"):
@@ -155,11 +158,18 @@ def _stream(
                     stats.wrote(done, tables.write(name, done))
                 if render is not None:
                     render.write(frame.image, smoother.latest)
+                if sheet is not None and sheet.wants(frame.index):
+                    sheet.offer(frame.index, frame.image, smoother.latest)
             if progress:
                 progress(len(chunk))
         done = smoother.flush()
         stats.wrote(done, tables.write(name, done))
-    return tables.final_paths + ([render.path] if render is not None else [])
+    extra = []
+    if render is not None and sheet is not None:
+        contact = base.with_name(f"{base.name}.contact.png")
+        group.path(contact).write_bytes(sheet.png())  # committed with the tables
+        extra = [render.path, contact]
+    return tables.final_paths + extra
 
 
 def _export(stages: Stages, outputs: list[Path]) -> list[Path]:
@@ -219,4 +229,18 @@ def _render_writer(stages: Stages, fps: float, info: VideoInfo, base: Path) -> A
         (info.width, info.height),
         manifest.skeleton,
         manifest.keypoints,
+        points=stages.config.output.render_points,
+    )
+
+
+def _contact_sheet(stages: Stages, reader: VideoReader, title: str) -> ContactSheet:
+    """A grid of frames across the input (at most a few dozen small tiles held)."""
+    info, manifest = reader.info, stages.loaded.manifest
+    return ContactSheet(
+        (info.width, info.height),
+        manifest.skeleton,
+        manifest.keypoints,
+        expected_frames=info.frame_count or None,
+        points=stages.config.output.render_points,
+        title=title,
     )
