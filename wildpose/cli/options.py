@@ -90,9 +90,11 @@ def run_options(f: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option(
             "--detector",
-            help="Ultralytics weights or model YAML (e.g. "
-            "MegaDetector MDV6 .pt), 'full-frame', or 'boxes:FILE' (CSV or MegaDetector "
-            "JSON). [default: yolo11n.pt]",
+            help="A known detector (see `wildpose models`: yolo11n..yolo11x, megadetector-v6), "
+            "ultralytics weights or model YAML by path, 'full-frame' (the whole frame is one "
+            "animal), or 'boxes:FILE': a CSV with columns frame,x1,y1,x2,y2[,score,class_name] "
+            "(0-based frame index, image px) or a MegaDetector batch output JSON "
+            "(docs/tracking.md). [default: yolo11n.pt]",
         ),
         click.option(
             "--pipeline",
