@@ -16,9 +16,9 @@ import argparse
 import time
 from pathlib import Path
 
+from wildpose.config.train import load_config
 from wildpose.demo.dataset import write_coco_dataset
 from wildpose.demo.pack import pack_checkpoint
-from wildpose.train.config import load_config
 from wildpose.train.loop import train
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -10,7 +10,7 @@ from PIL import Image
 
 from wildpose.demo.dataset import write_coco_dataset
 from wildpose.synthetic import KEYPOINT_NAMES
-from wildpose.train.data import load_coco_keypoints
+from wildpose.train.coco import load_coco_keypoints
 
 
 def test_export_loads_with_the_training_loader(tmp_path: Path) -> None:

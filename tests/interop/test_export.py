@@ -18,10 +18,10 @@ from movement.io import load_poses
 
 from wildpose.atomic import is_partial
 from wildpose.cli.export import export_cmd
+from wildpose.config.export import ExportSettings, export_settings
 from wildpose.errors import ConfigError
 from wildpose.interop import read_tracks
 from wildpose.interop.export import export_after_track, export_tracks
-from wildpose.config.export import ExportSettings, export_settings
 
 
 def load(path, fmt: str):

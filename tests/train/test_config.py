@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from wildpose.errors import ConfigError
-from wildpose.train.config import (
+from wildpose.config.train import (
     KeyRule,
     TrainConfig,
     config_from_dict,
@@ -16,6 +15,7 @@ from wildpose.train.config import (
     load_config,
     save_config,
 )
+from wildpose.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
 RECIPES = sorted((REPO / "configs").glob("*.yaml"))

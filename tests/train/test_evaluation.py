@@ -13,12 +13,12 @@ import torch
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
+from wildpose.config.train import load_config
 from wildpose.errors import ConfigError
 from wildpose.metrics.pose import mean_pose_baseline, pck
 from wildpose.pose.checkpoint import load_model
 from wildpose.pose.crop import CropTransform, crop_images
 from wildpose.train.coco import load_coco_keypoints
-from wildpose.train.config import load_config
 from wildpose.train.dataset import TopDownDataset
 from wildpose.train.evaluation import (
     Predictions,

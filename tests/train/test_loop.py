@@ -11,10 +11,10 @@ import pytest
 import synth
 import torch
 
+from wildpose.config.train import config_to_dict, load_config
 from wildpose.errors import ConfigError
 from wildpose.pose.checkpoint import load_model, read_checkpoint
 from wildpose.pose.predictor import PosePredictor
-from wildpose.train.config import config_to_dict, load_config
 from wildpose.train.loop import train
 from wildpose.train.recipe import lr_factor
 

@@ -9,10 +9,10 @@ import pytest
 import synth
 import torch
 
+from wildpose.config.train import KeyRule, OptimConfig, ScheduleConfig, load_config
 from wildpose.errors import ConfigError
 from wildpose.pose.arch import get_arch
 from wildpose.pose.model import build_clamp
-from wildpose.train.config import KeyRule, OptimConfig, ScheduleConfig, load_config
 from wildpose.train.recipe import (
     build_manifest,
     build_optimizer,

@@ -45,8 +45,8 @@ def export_cmd(
 
     One failing table is reported and the others go on; the exit code is then 1.
     """
-    from ..interop.export import export_tracks
     from ..config.export import export_settings
+    from ..interop.export import export_tracks
 
     names = [f.strip() for item in formats for f in item.split(",") if f.strip()]
     settings = export_settings(metadata_file, overrides)

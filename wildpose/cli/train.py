@@ -37,7 +37,7 @@ def train_cmd(
     Multi-GPU: torchrun --nproc_per_node N -m wildpose train CONFIG (train.batch_size is per
     process). The best checkpoint is self-describing: wildpose track --pose WORK/best.pt.
     """
-    from ..train.config import load_config
+    from ..config.train import load_config
     from ..train.loop import train
 
     cfg = load_config(config, overrides)

@@ -92,8 +92,6 @@ class Stages:
             stages.detector_for("")
         return stages
 
-    load = build  # SHIM: removed at integration (callers use Stages.build)
-
     @property
     def num_keypoints(self) -> int:
         return len(self.loaded.manifest.keypoints)

@@ -3,8 +3,6 @@
 from wildpose.smooth.kalman import CHI2_2DOF_999, KalmanParams, kalman_smooth, time_steps
 from wildpose.smooth.stream import SmootherParams, TrackSmoother
 
-KalmanModel = KalmanParams  # SHIM: removed at integration (benchmarks/smooth_throughput.py)
-
 __all__ = [
     "CHI2_2DOF_999",
     "KalmanParams",

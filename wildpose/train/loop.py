@@ -1,6 +1,6 @@
 """The training loop, read top to bottom (the CLAMP recipe: Zhang et al., CVPR 2023).
 
-:func:`train` builds the run from a :class:`~wildpose.train.config.TrainConfig`, trains epoch
+:func:`train` builds the run from a :class:`~wildpose.config.train.TrainConfig`, trains epoch
 by epoch, validates every ``eval.every`` epochs (and after the last), and writes into the work
 folder: ``config.yaml`` (the resolved config), ``log.jsonl`` (one JSON object per line: loss
 terms, lr, throughput, validation metrics), ``best.pt`` (best validation ``eval.metric``; the
@@ -29,11 +29,11 @@ import torch.distributed as tdist
 from torch import nn
 from tqdm import tqdm
 
+from ..config.train import TrainConfig, config_to_dict, save_config
 from ..pose.checkpoint import save_checkpoint
 from ..pose.losses import clamp_losses
 from ..pose.manifest import Manifest
 from ..pose.model import ClampPose
-from .config import TrainConfig, config_to_dict, save_config
 from .dataset import TopDownDataset, collate
 from .evaluation import baseline_metrics, make_predictor, predict_samples, score_predictions
 from .jsonlog import JsonLog

@@ -1,4 +1,4 @@
-"""From a :class:`~wildpose.train.config.TrainConfig` to the objects one training run needs.
+"""From a :class:`~wildpose.config.train.TrainConfig` to the objects one training run needs.
 
 The data a recipe selects (splits, species / family filters, N-shot), the manifest the
 checkpoints carry, the initialised model, AdamW's parameter groups (mmcv ``custom_keys``
@@ -17,13 +17,20 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..config.train import (
+    DataConfig,
+    KeyRule,
+    ModelConfig,
+    OptimConfig,
+    ScheduleConfig,
+    TrainConfig,
+)
 from ..errors import ConfigError, InputError
 from ..pose.arch import ClampArch, get_arch
 from ..pose.clip_init import init_from_clip
 from ..pose.manifest import Manifest
 from ..pose.model import ClampPose, build_clamp
 from .coco import load_coco_keypoints
-from .config import DataConfig, KeyRule, ModelConfig, OptimConfig, ScheduleConfig, TrainConfig
 from .dlc import load_dlc_project
 from .samples import KeypointDataset, KeypointSample, split_samples
 
