@@ -19,8 +19,10 @@ from ..batch import (
     run_batch,
     run_log_files,
 )
-from ..errors import ConfigError
+from ..errors import ConfigError, describe
+from ..messages import display_path
 from .options import run_config_from_options, run_options
+from .outputs import check_output_folder
 
 
 @click.command("batch")
@@ -76,8 +78,8 @@ def batch_cmd(
     """
     out = Path(out_dir) if out_dir is not None else Path(root)
     part = Shard.parse(shard) if shard else None
-    if out.exists() and not out.is_dir():
-        raise ConfigError("output must be a folder", path=out)
+    if not dry_run:
+        check_output_folder(out)
     cfg = None if merge_shards else run_config_from_options(kw)
     found = discover(root, burst_gap_s=burst_gap, out=out)
     for err in found.errors:
@@ -100,9 +102,20 @@ def batch_cmd(
 
     stages = Stages.build(cfg)
     debug = bool((ctx.find_root().obj or {}).get("debug"))
-    summary = run_batch(
-        inputs, out, stages, resume=resume, shard=part, progress=not quiet, debug=debug
-    )
+    try:
+        summary = run_batch(
+            inputs, out, stages, resume=resume, shard=part, progress=not quiet, debug=debug
+        )
+    except OSError as e:  # the run log or the lock cannot be written (full disk): stop here
+        if debug:
+            raise
+        cause = describe(e) if e.filename else f"{display_path(out)}: {e.strerror or describe(e)}"
+        click.echo(
+            f"wildpose: error: {cause}; the batch stopped (inputs recorded as done stay done: "
+            "run it again to resume)",
+            err=True,
+        )
+        raise SystemExit(1) from None
     click.echo(summary.line())
     raise SystemExit(summary.exit_code)
 

@@ -14,7 +14,7 @@ import traceback
 import click
 
 from .. import __version__
-from ..errors import WildposeError
+from ..errors import WildposeError, describe, one_line
 from .batch import batch_cmd
 from .detector import train_detector_cmd
 from .export import export_cmd
@@ -54,7 +54,9 @@ models_cmd.add_command(pull_cmd)
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: run the group on ``argv`` (default ``sys.argv[1:]``) and exit with
-    the contract's code; WildposeErrors become one line on stderr."""
+    the contract's code. A WildposeError becomes one line on stderr and its exit code; any
+    other exception (a full disk, a read-only folder, a bug) one line and exit code 1; with
+    ``--debug`` the traceback comes first. Ctrl-C exits 130."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     try:
@@ -63,14 +65,23 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("wildpose: interrupted", err=True)
         sys.exit(130)
     except click.ClickException as e:
-        e.show()
+        click.echo(f"wildpose: error: {_click_message(e)}", err=True)
         sys.exit(2 if e.exit_code == 1 or isinstance(e, click.UsageError) else e.exit_code)
-    except WildposeError as e:
-        if debug:
-            traceback.print_exc()
-        click.echo(f"wildpose: error: {e}", err=True)
-        sys.exit(e.exit_code)
     except KeyboardInterrupt:
         click.echo("wildpose: interrupted", err=True)
         sys.exit(130)
+    except Exception as e:  # every error is one line; the traceback only with --debug
+        if debug:
+            traceback.print_exc()
+        click.echo(f"wildpose: error: {describe(e)}", err=True)
+        sys.exit(e.exit_code if isinstance(e, WildposeError) else 1)
     sys.exit(0)
+
+
+def _click_message(e: click.ClickException) -> str:
+    """click's usage error in one line, pointing at the command's ``--help``."""
+    text = one_line(e.format_message())
+    ctx = getattr(e, "ctx", None)
+    if isinstance(e, click.UsageError) and ctx is not None:
+        text += f" (see '{ctx.command_path} --help')"
+    return text

@@ -16,10 +16,10 @@ from wildpose.about import versions
 from wildpose.atomic import json_default
 from wildpose.config import to_dict
 from wildpose.pipeline.stages import Stages
-from wildpose.types import TrackedPoses
+from wildpose.types import Detections, TrackedPoses
 from wildpose.video import VideoReader
 
-__all__ = ["RunStats", "dump_json", "run_record"]
+__all__ = ["RunStats", "dump_json", "run_record", "run_warnings"]
 
 T = TypeVar("T")
 
@@ -30,10 +30,12 @@ def _now() -> str:
 
 @dataclass
 class RunStats:
-    """Counters of one input: rows and track ids written, seconds per stage, wall clock."""
+    """Counters of one input: boxes detected, rows and track ids written, seconds per stage,
+    wall clock. ``detections`` stays None until :meth:`detected` is called (not counted)."""
 
     started: str = field(default_factory=_now)
     t0: float = field(default_factory=time.perf_counter)
+    detections: int | None = None
     rows: int = 0
     track_ids: set[int] = field(default_factory=set)
     seconds: dict[str, float] = field(default_factory=dict)
@@ -57,6 +59,10 @@ class RunStats:
                 return
             yield item  # type: ignore[misc]
 
+    def detected(self, detections: Sequence[Detections]) -> None:
+        """Count the boxes the detector found in one chunk of frames."""
+        self.detections = (self.detections or 0) + sum(len(d) for d in detections)
+
     def wrote(self, frames: Sequence[TrackedPoses], rows: int) -> None:
         self.rows += rows
         for f in frames:
@@ -77,7 +83,12 @@ def run_record(
     stats: RunStats,
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The run record of one input (``outputs``: the files written, without the record)."""
+    """The run record of one input (``outputs``: the files written, without the record).
+
+    ``device``/``precision`` are what the pose model ran with (``config`` holds what was asked
+    for: fp16 is asked by default and the CPU runs fp32); ``warnings`` are the one-line notes
+    of :func:`run_warnings` (the CLI prints them too).
+    """
     seconds = stats.elapsed()
     loaded = stages.loaded
     record = {
@@ -95,19 +106,37 @@ def run_record(
             "keypoints": list(loaded.manifest.keypoints),
         },
         "device": str(stages.predictor.device),
+        "precision": stages.predictor.precision,
         "video_info": asdict(reader.info),
         "frames_read": reader.frames_read,
         "frames_skipped": reader.skipped,
         "skipped_errors": reader.skipped_errors,
+        "detections": stats.detections,
         "rows": stats.rows,
         "tracks": len(stats.track_ids),
         "seconds": round(seconds, 3),
         "frames_per_s": round(reader.frames_read / seconds, 3) if seconds > 0 else None,
         "timings_s": {k: round(v, 3) for k, v in stats.seconds.items()},
         "versions": versions(),
+        "warnings": run_warnings(reader.frames_read, stats),
     }
     record.update(extra or {})
     return record
+
+
+def run_warnings(frames_read: int, stats: RunStats) -> list[str]:
+    """Notes on a run that succeeded but found nothing: no box in any of the ``frames_read``
+    frames, or boxes that never started a track (so the table has no rows)."""
+    if not frames_read or stats.rows:
+        return []
+    if stats.detections is None:
+        return [f"no animals tracked in {frames_read} frames (the track table has no rows)"]
+    if stats.detections == 0:
+        return [f"no animals detected in {frames_read} frames"]
+    return [
+        f"{stats.detections} boxes detected in {frames_read} frames but none started a track "
+        "(see tracker.activation_threshold)"
+    ]
 
 
 def dump_json(path: Path, obj: Any) -> None:
