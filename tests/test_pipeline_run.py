@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from test_pipeline_values import ColourDetector, _stages, _video
@@ -38,7 +40,7 @@ def test_render_draws_each_frame_before_the_next_chunk(scene, tmp_path, monkeypa
     drawn = []
 
     class Recorder:
-        def __init__(self, path, fps, size, skeleton, names):
+        def __init__(self, path, fps, size, skeleton, names, **options):
             self.path = path
 
         def write(self, image, tracked):
@@ -58,7 +60,11 @@ def test_render_draws_each_frame_before_the_next_chunk(scene, tmp_path, monkeypa
     for _, image, tracked in drawn:
         assert image.shape == (240, 320, 3) and len(tracked) == 3
         assert np.isfinite(tracked.xy_smooth).all()  # the forward filter, not NaN
-    assert result.outputs[-2].endswith("clip.annotated.mp4")
+    assert [Path(o).name for o in result.outputs[-3:]] == [
+        "clip.annotated.mp4",
+        "clip.contact.png",
+        "clip.run.json",
+    ]
 
 
 def test_a_failure_leaves_no_output(scene, tmp_path):

@@ -18,7 +18,7 @@ import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any, BinaryIO, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -194,16 +194,19 @@ class TrackTableWriter:
         self._pending_frames = 0
         self._parquet: pq.ParquetWriter | None = None
         self._csv: pa_csv.CSVWriter | None = None
+        self._sinks: list[BinaryIO] = []
         self._open = True
         try:
             Path(out_dir).mkdir(parents=True, exist_ok=True)
             for path, tmp in zip(self.final_paths, self.temp_paths, strict=True):
+                # a Python file: pyarrow opens only paths that are valid UTF-8
+                self._sinks.append(sink := open(tmp, "xb"))  # noqa: SIM115 - closed in _close_files
                 if path.suffix == ".parquet":
                     self._parquet = pq.ParquetWriter(
-                        tmp, TRACK_SCHEMA.with_metadata(meta), compression="zstd"
+                        sink, TRACK_SCHEMA.with_metadata(meta), compression="zstd"
                     )
                 else:
-                    self._csv = pa_csv.CSVWriter(tmp, CSV_SCHEMA, write_options=CSV_WRITE_OPTIONS)
+                    self._csv = pa_csv.CSVWriter(sink, CSV_SCHEMA, write_options=CSV_WRITE_OPTIONS)
         except BaseException:
             self.abort()
             raise
@@ -259,12 +262,14 @@ class TrackTableWriter:
 
     def _close_files(self) -> None:
         parquet, csv, self._parquet, self._csv = self._parquet, self._csv, None, None
-        try:
-            if parquet is not None:
-                parquet.close()
-        finally:
+        sinks, self._sinks = self._sinks, []
+        with contextlib.ExitStack() as closing:  # every close runs; parquet's footer first
+            for sink in sinks:
+                closing.callback(sink.close)
             if csv is not None:
-                csv.close()
+                closing.callback(csv.close)
+            if parquet is not None:
+                closing.callback(parquet.close)
 
     def __enter__(self) -> TrackTableWriter:
         return self

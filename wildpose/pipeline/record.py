@@ -31,11 +31,11 @@ def _now() -> str:
 @dataclass
 class RunStats:
     """Counters of one input: boxes detected, rows and track ids written, seconds per stage,
-    wall clock. ``detections`` stays None until :meth:`detected` is called (not counted)."""
+    wall clock."""
 
     started: str = field(default_factory=_now)
     t0: float = field(default_factory=time.perf_counter)
-    detections: int | None = None
+    detections: int = 0
     rows: int = 0
     track_ids: set[int] = field(default_factory=set)
     seconds: dict[str, float] = field(default_factory=dict)
@@ -61,7 +61,7 @@ class RunStats:
 
     def detected(self, detections: Sequence[Detections]) -> None:
         """Count the boxes the detector found in one chunk of frames."""
-        self.detections = (self.detections or 0) + sum(len(d) for d in detections)
+        self.detections += sum(len(d) for d in detections)
 
     def wrote(self, frames: Sequence[TrackedPoses], rows: int) -> None:
         self.rows += rows
@@ -129,8 +129,6 @@ def run_warnings(frames_read: int, stats: RunStats) -> list[str]:
     frames, or boxes that never started a track (so the table has no rows)."""
     if not frames_read or stats.rows:
         return []
-    if stats.detections is None:
-        return [f"no animals tracked in {frames_read} frames (the track table has no rows)"]
     if stats.detections == 0:
         return [f"no animals detected in {frames_read} frames"]
     return [

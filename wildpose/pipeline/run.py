@@ -146,6 +146,7 @@ def _stream(
         for chunk in stats.timed_iter("decode_wait", _chunks(frames, chunk_size)):
             with stats.timed("detect"):
                 detections = detector.detect(chunk)
+            stats.detected(detections)
             with stats.timed("pose"):
                 poses = estimate_poses(
                     stages.predictor, chunk, detections, stages.num_keypoints, cfg.pose.batch_size
