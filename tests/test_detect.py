@@ -125,7 +125,7 @@ def test_megadetector_json_several_videos(tmp_path, frames):
         build(f"boxes:{path}")
     out = build(f"boxes:{path}", source="/data/b.mp4").detect(frames)
     assert [len(d) for d in out] == [0, 0, 1]
-    with pytest.raises(ConfigError, match="c.mp4"):
+    with pytest.raises(InputError, match="no frames of c.mp4"):  # that input's failure
         build(f"boxes:{path}", source="c.mp4")
 
 
@@ -135,8 +135,12 @@ def test_megadetector_json_image_sequence(tmp_path, frames):
     names = ["/data/cam1/IMG_0001.JPG", "/data/cam1/IMG_0002.JPG", "/data/cam1/IMG_0003.JPG"]
     out = build(f"boxes:{path}", image_names=names, conf=0.2).detect(frames)
     assert [len(d) for d in out] == [0, 1, 0]  # cam2/IMG_0001.JPG is another folder
-    with pytest.raises(ConfigError, match="which frame"):
+    with pytest.raises(InputError, match="does not cover this video"):
         build(f"boxes:{path}")
+    with pytest.raises(
+        InputError, match=r"no entry for any of the 1 images of this input \(first: x.jpg\)"
+    ):
+        build(f"boxes:{path}", image_names=["/data/cam1/x.jpg"])
 
 
 def test_missing_weights_fail_without_download(tmp_path, monkeypatch, no_network):

@@ -7,6 +7,7 @@ pyproject.toml), not the callers.
 from __future__ import annotations
 
 import inspect
+import os
 import sys
 from importlib import import_module
 from importlib.metadata import version
@@ -163,3 +164,42 @@ def test_pil_open_is_pil_s_own_after_the_patch(tmp_path: Path) -> None:
     with pytest.raises(Image.UnidentifiedImageError):
         adapter.pil_image_open(bad)
     assert "ultralytics.utils.patches" in sys.modules
+
+
+def test_restricted_loading_is_on(ultralytics) -> None:
+    """The switch import_ultralytics turns on: restricted (weights_only) checkpoint loading."""
+    from ultralytics.nn import tasks
+
+    assert tasks._SafeLoad.SUPPORTED, "ultralytics' restricted loading needs torch >= 2.6"
+    assert tasks.SAFE_LOAD is True, "ultralytics.nn.tasks.SAFE_LOAD no longer selects safe loads"
+    source = inspect.getsource(tasks.torch_safe_load)
+    assert "safe_only = SAFE_LOAD" in source and "weights_only=True" in source, (
+        "torch_safe_load no longer reads SAFE_LOAD: .pt files may load with weights_only=False"
+    )
+    assert "_SafeLoad.restricted()" in inspect.getsource(tasks), "YAML activations may be eval'd"
+
+
+def test_a_real_checkpoint_passes_the_check_and_loads(ultralytics, tmp_path: Path) -> None:
+    """The allow-list fits what ultralytics pickles: a YOLO11 checkpoint saved by ultralytics."""
+    path = tmp_path / "y.pt"
+    adapter.load_model("yolo11n.yaml").save(path)
+    adapter.check_weights(path)
+    model = adapter.load_model(path)
+    assert len(adapter.class_names(model)) == 80
+
+
+def test_ultralytics_itself_refuses_a_malicious_checkpoint(ultralytics, tmp_path: Path) -> None:
+    """Defence in depth: past check_weights, ultralytics' restricted load refuses the pickle."""
+    import torch
+
+    target = tmp_path / "created"
+
+    class WritesFile:
+        def __reduce__(self):
+            return (os.system, (f"touch {target}",))
+
+    path = tmp_path / "evil.pt"
+    torch.save({"model": WritesFile()}, path)
+    with pytest.raises(Exception, match="outside the supported Ultralytics checkpoint format"):
+        ultralytics.YOLO(str(path))
+    assert not target.exists()

@@ -16,7 +16,7 @@ from wildpose.adapters.ultralytics import offline_ultralytics
 from wildpose.cli import main
 from wildpose.config.base import validate
 from wildpose.config.detector import DetectorTrainConfig
-from wildpose.errors import ConfigError, InputError
+from wildpose.errors import ConfigError, InputError, ModelError
 from wildpose.train.coco import load_coco_keypoints
 from wildpose.train.detector_eval import greedy_matches
 from wildpose.train.detector_train import resolve_model, train_arguments, train_detector
@@ -255,9 +255,14 @@ def test_cli_errors(coco: tuple[Path, Path], tmp_path: Path, capsys) -> None:
 
 def test_resolve_model(network_log: list, tmp_path: Path) -> None:
     assert resolve_model("yolo11n.yaml") == "yolo11n.yaml"
+    import torch
+
     weights = tmp_path / "w.pt"
-    weights.write_bytes(b"")
+    torch.save({"train_args": {}}, weights)  # plain data: passes the pickle check
     assert resolve_model(str(weights)) == str(weights.resolve())
+    weights.write_bytes(b"")
+    with pytest.raises(ModelError, match="not a torch checkpoint archive"):
+        resolve_model(str(weights))  # checked before anything is written
     with pytest.raises(ConfigError, match="nothing is downloaded"):
         resolve_model("yolo11n.pt")  # a name ultralytics would download
     with pytest.raises(ConfigError, match="must be a .pt"):
@@ -293,3 +298,45 @@ def test_openfield_artefacts(network_log: list, tmp_path: Path) -> None:
     labels = list((tmp_path / "det" / "dataset" / "labels" / "val").glob("*.txt"))
     assert len(labels) == 16
     assert network_log == []
+
+
+def test_ultralytics_training_errors_are_one_line(
+    network_log: list, coco: tuple[Path, Path], tmp_path: Path, capsys
+) -> None:
+    """An error raised inside ultralytics' trainer (an optimizer it does not know) is one line
+    naming the model and the data, exit 1; --debug keeps the traceback."""
+    argv = ["train-detector", str(coco[0]), "--images", str(coco[1]), "-o", str(tmp_path / "o"),
+            "--epochs", "1", "--imgsz", "64", "--batch", "4", "--val", "0", "--device", "cpu",
+            "--arg", "optimizer=Nope", "-q"]  # fmt: skip
+    code, err = run_cli(argv, capsys)
+    line = err.splitlines()[-1]
+    assert code == 1 and "Traceback" not in err, err
+    assert line.startswith("wildpose: error: detector training failed (model yolo11n.yaml, data ")
+    assert str(coco[0]) in line and "NotImplementedError: Optimizer 'Nope' not found" in line
+    with pytest.raises(Exception) as info:
+        cfg = DetectorTrainConfig(epochs=1, imgsz=64, batch=4, n_val=0, device="cpu",
+                                  extra={"optimizer": "Nope"})  # fmt: skip
+        train_detector(coco[0], tmp_path / "o2", cfg, images=coco[1])
+    assert isinstance(info.value.__cause__, NotImplementedError)
+    assert network_log == []
+
+
+def test_malicious_start_weights_do_not_run(coco: tuple[Path, Path], tmp_path: Path) -> None:
+    import os
+
+    import torch
+
+    target = tmp_path / "created-by-the-checkpoint"
+
+    class WritesFile:
+        def __reduce__(self):
+            return (os.system, (f"touch {target}",))
+
+    weights = tmp_path / "evil.pt"
+    torch.save({"model": WritesFile()}, weights)
+    cfg = DetectorTrainConfig(model=str(weights), epochs=1, imgsz=64, batch=4, n_val=0,
+                              device="cpu")  # fmt: skip
+    with pytest.raises(Exception, match="refusing to load detector weights") as info:
+        train_detector(coco[0], tmp_path / "o", cfg, images=coco[1])
+    assert not target.exists() and "\n" not in str(info.value)
+    assert not (tmp_path / "o").exists()  # refused before anything is written

@@ -17,6 +17,12 @@ What is fragile, and what this module does about it:
 - Training reaches the network from ``check_font`` (dataset check), ``check_amp`` (downloads
   weights on CUDA) and the hub/logger integration callbacks: :func:`offline_ultralytics`
   replaces them for the duration of a run; :func:`fit` reads the run's weights and metrics.
+- ``.pt`` checkpoints are pickles, and ultralytics loads them with
+  ``torch.load(weights_only=False)`` by default: a malicious file runs code. Its opt-in
+  restricted loading (``ULTRALYTICS_SAFE_LOAD``: ``weights_only=True`` against an allow-list of
+  model classes, model YAML activations parsed without ``eval``) is switched on by
+  :func:`import_ultralytics`, and :func:`check_weights` refuses, with one line, a checkpoint that
+  references anything but model classes and plain data before ultralytics opens it.
 - Models: ``YOLO(path)`` loads weights or a YAML (:func:`load_model`); class names live on the
   inner module (:func:`set_class_names`); ``predict`` reads numpy images as BGR and returns
   ``Results.boxes`` (:func:`predict_boxes` takes RGB and returns numpy arrays).
@@ -40,7 +46,8 @@ from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 
-from wildpose.errors import ConfigError
+from wildpose.errors import ConfigError, ModelError
+from wildpose.messages import display_path
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -69,13 +76,110 @@ METRIC_KEYS: dict[str, str] = {
 
 
 def import_ultralytics() -> ModuleType:
-    """The ``ultralytics`` module, imported offline, never auto-installing, quiet by default."""
+    """The ``ultralytics`` module, imported offline, never auto-installing, quiet by default,
+    loading checkpoints only in its restricted (``weights_only``) mode."""
     os.environ["YOLO_OFFLINE"] = "1"
     os.environ["YOLO_AUTOINSTALL"] = "False"
+    os.environ["ULTRALYTICS_SAFE_LOAD"] = "1"
     os.environ.setdefault("YOLO_VERBOSE", "False")
     import ultralytics
+    import ultralytics.nn.tasks
+    import ultralytics.utils
 
+    # The flag is read once at import; set it on the modules that consult it in case
+    # ultralytics was imported before this function ran.
+    ultralytics.utils.SAFE_LOAD = True
+    ultralytics.nn.tasks.SAFE_LOAD = True
     return ultralytics
+
+
+# ---------------------------------------------------------------------------------------------
+# safe checkpoints
+
+PICKLED_SUFFIXES = (".pt", ".pth")
+# Plain data an ultralytics checkpoint pickles besides model classes (found by listing the
+# globals of yolo11n and train-detector checkpoints, and ultralytics' own restricted-load list).
+DATA_GLOBALS = frozenset(
+    {
+        "builtins.getattr",  # ultralytics' restricted load limits it to nn.Module attributes
+        "builtins.set",
+        "collections.OrderedDict",
+        "numpy.dtype",
+        "numpy.core.multiarray.scalar",
+        "numpy._core.multiarray.scalar",
+        "pathlib.PosixPath",
+        "pathlib.WindowsPath",
+        "pathlib._local.PosixPath",
+        "pathlib._local.WindowsPath",
+        "ultralytics.utils.IterableSimpleNamespace",
+        "ultralytics.yolo.utils.IterableSimpleNamespace",
+        "ultralytics.utils.loss.v10DetectLoss",
+        "ultralytics.nn.tasks.YOLOv10DetectionModel",
+    }
+)
+_MODULE_PACKAGES = ("torch.nn.modules.", "ultralytics.nn.")  # where model classes live
+
+
+def check_weights(path: str | Path) -> None:
+    """Refuse a pickled checkpoint (``.pt``) that would do more than build a model.
+
+    Lists the globals the checkpoint's pickle references without running it
+    (``torch.serialization.get_unsafe_globals_in_checkpoint``, torch >= 2.6) and raises
+    ModelError, one line naming the file and the first offending global, unless each is a
+    ``torch.nn`` / ``ultralytics.nn`` module class or plain data (:data:`DATA_GLOBALS`). Files
+    that are not torch zip archives are refused too. Other formats (ONNX, TensorRT, ...) are not
+    pickles and pass.
+    """
+    path = Path(path)
+    if path.suffix.lower() not in PICKLED_SUFFIXES or not path.is_file():
+        return
+    import zipfile
+
+    import torch
+
+    where = display_path(path)
+    scan = getattr(torch.serialization, "get_unsafe_globals_in_checkpoint", None)
+    if scan is None:
+        raise ModelError(
+            f"loading .pt detector weights safely needs torch >= 2.6 (installed "
+            f"{torch.__version__}); upgrade torch or export the detector to ONNX",
+            path=where,
+        )
+    if not zipfile.is_zipfile(path):
+        raise ModelError(
+            "cannot load detector weights: not a torch checkpoint archive (torch.save since "
+            "torch 1.6); refusing to unpickle it, as a pickle can run code",
+            path=where,
+        )
+    try:
+        names = scan(str(path))
+    except Exception as e:  # noqa: BLE001 - a damaged archive; torch raises several types
+        why = f"cannot load detector weights: {type(e).__name__}: {e}"
+        raise ModelError(why, path=where) from e
+    unsafe = [name for name in names if not _is_model_global(name)]
+    if unsafe:
+        raise ModelError(
+            f"refusing to load detector weights: unpickling them would call {unsafe[0]}, which "
+            "is not part of an ultralytics model (a .pt file can run code when loaded)",
+            path=where,
+        )
+
+
+def _is_model_global(name: str) -> bool:
+    """Whether ``name`` (``module.Qualname``) is plain data or a model class of torch.nn or
+    ultralytics.nn (importing only those packages' own modules)."""
+    if name in DATA_GLOBALS or (name.startswith("numpy.dtypes.") and name.endswith("DType")):
+        return True
+    module, _, attr = name.rpartition(".")
+    if not name.startswith(_MODULE_PACKAGES) or not attr.isidentifier():
+        return False
+    import torch
+
+    try:
+        obj = getattr(importlib.import_module(module), attr, None)
+    except ImportError:
+        return False
+    return isinstance(obj, type) and issubclass(obj, torch.nn.Module)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -85,9 +189,11 @@ def import_ultralytics() -> ModuleType:
 def load_model(path: str | Path, *, task: str | None = None) -> Any:
     """``ultralytics.YOLO`` for a weights file or model YAML (RT-DETR checkpoints included).
 
-    Raises whatever ultralytics raises for a missing, corrupt or foreign file.
+    ModelError for a ``.pt`` that :func:`check_weights` refuses; otherwise raises whatever
+    ultralytics raises for a missing, corrupt or foreign file.
     """
     ultralytics = import_ultralytics()
+    check_weights(path)
     return ultralytics.YOLO(str(path), task=task, verbose=False)
 
 
@@ -231,6 +337,7 @@ def fit(
     """
     import torch
 
+    check_weights(model)
     with offline_ultralytics() as ultralytics, keep_torch_threads() as current:
         threads = threads or current
         torch.set_num_threads(threads)

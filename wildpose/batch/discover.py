@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Literal
 
 from wildpose.errors import ConfigError
+from wildpose.messages import display_path
 from wildpose.video import IMAGE_SUFFIXES, exif_seconds, natural_key, open_image
 
 VIDEO_SUFFIXES = frozenset(
@@ -90,7 +91,9 @@ def discover(
     ``root`` it is not searched (when it *is* ``root``, ``*.annotated.mp4`` files are skipped).
     """
     if not Path(root).is_dir():
-        raise ConfigError("not a folder" if Path(root).exists() else "no such folder", path=root)
+        raise ConfigError(
+            "not a folder" if Path(root).exists() else "no such folder", path=display_path(root)
+        )
     root = Path(os.path.abspath(root))
     real_out = os.path.realpath(out) if out is not None else None
     out_is_root = real_out == os.path.realpath(root)

@@ -1,7 +1,9 @@
 """The batch run loop: track each input with one set of loaded stages, one run log record each.
 
 While one input is tracked, the next is stat'ed and probed in a thread (and the OS asked to
-read its files ahead), so a bad next input fails without waiting.
+read its files ahead), so a bad next input fails without waiting. The run holds the output
+folder (:func:`~wildpose.batch.lock.lock_output`): a second run on it stops with exit code 2,
+and the temporaries a killed run left for the inputs to do are removed.
 """
 
 from __future__ import annotations
@@ -18,14 +20,18 @@ from typing import TYPE_CHECKING, Any
 from wildpose import __version__
 from wildpose.atomic import fsync_dir, fsync_file
 from wildpose.errors import ConfigError, WildposeError
+from wildpose.messages import display_path, display_text
 from wildpose.video import Prefetcher, probe, source_label
 
 from .discover import BatchInput
+from .lock import lock_output
+from .partials import remove_stale_partials
 from .runlog import (
     DONE,
     FAILED,
     SKIPPED,
     RunLog,
+    checksums,
     config_hash,
     is_current,
     latest_records,
@@ -66,7 +72,7 @@ class BatchSummary:
         return (
             f"{self.total} inputs: {self.done} done, {self.skipped} already done, "
             f"{self.failed} failed; {self.rows} rows in {self.seconds:.1f} s"
-            + (f"; run log {self.run_log}" if self.run_log else "")
+            + (f"; run log {display_path(self.run_log)}" if self.run_log else "")
         )
 
 
@@ -97,11 +103,26 @@ def run_batch(
     Inputs that :func:`~wildpose.batch.runlog.is_current` says are done are recorded as
     skipped (with ``resume``). A failing input is recorded with its one-line error and the run
     goes on; a :class:`~wildpose.errors.ConfigError` (bad configuration) stops the run and
-    propagates, as do Ctrl-C and SIGKILL, leaving no record for the input in flight.
+    propagates, as do Ctrl-C and SIGKILL, leaving no record for the input in flight. Holds
+    ``out`` for the run: :class:`~wildpose.batch.lock.OutputInUse` (a ConfigError) when another
+    process does.
     """
+    with lock_output(out, shard):
+        return _run_locked(inputs, Path(out), stages, resume, shard, progress, debug, on_record)
+
+
+def _run_locked(
+    inputs: Sequence[BatchInput],
+    out: Path,
+    stages: Stages,
+    resume: bool,
+    shard: Shard | None,
+    progress: bool,
+    debug: bool,
+    on_record: Callable[[dict[str, Any]], None] | None,
+) -> BatchSummary:
     from tqdm import tqdm
 
-    out = Path(out)
     t0 = time.perf_counter()
     ids = (stages.loaded.sha256, config_hash(stages.config))
     summary = BatchSummary(total=len(inputs), run_log=run_log_path(out, shard))
@@ -126,6 +147,7 @@ def run_batch(
             else:
                 todo.append(item)
         log.sync()
+        remove_stale_partials(todo, out)  # of a killed run: the folder is ours now
         image_fps = stages.config.video.image_fps
         with Prefetcher((_prepare(item, image_fps) for item in todo), 1) as ready:
             for prep in ready:
@@ -157,7 +179,7 @@ def _prepare(item: BatchInput, image_fps: float) -> _Prepared:
         size, mtime_ns = item.stat()
     except OSError as exc:
         cause = "broken link" if item.paths[0].is_symlink() else (exc.strerror or str(exc))
-        return _Prepared(item, "", error=f"{item.key}: cannot read ({cause})")
+        return _Prepared(item, "", error=display_text(f"{item.key}: cannot read ({cause})"))
     source: str | list[Path] = str(item.paths[0]) if item.kind == "video" else list(item.paths)
     try:
         probe(source, image_fps=image_fps)
@@ -189,9 +211,13 @@ def _read_ahead(path: Path) -> None:
 def _one_line(exc: BaseException, source: str | list[Path], item: BatchInput) -> str:
     """The error as one line naming the input by its key (relative to ROOT)."""
     text = str(exc) if isinstance(exc, WildposeError) else f"{type(exc).__name__}: {exc}"
+    text = " ".join(text.split())
     label = source_label(source) if source else ""
-    text = " ".join(text.split()).replace(label, item.key) if label else " ".join(text.split())
-    return text if text.startswith(item.key) else f"{item.key}: {text}"
+    # error messages name the input raw, escaped (display_path) or whitespace-collapsed
+    for form in dict.fromkeys([label, display_path(label), " ".join(label.split())]):
+        text = text.replace(form, item.key) if form else text
+    text = text if text.startswith(item.key) else f"{item.key}: {text}"
+    return display_text(text)
 
 
 def _run_one(
@@ -229,6 +255,7 @@ def _run_one(
             rec.update(status=DONE, rows=res.rows, tracks=res.tracks, frames=res.frames_read)
             rec.update(frames_skipped=res.frames_skipped)
             rec["outputs"] = [Path(o).relative_to(out).as_posix() for o in res.outputs]
+            rec["checksums"] = checksums(res.outputs, out)
     rec["seconds"] = round(time.perf_counter() - t0, 3)
     rec.update(model_sha256=ids[0], config_hash=ids[1], **_stamp(shard))
     return rec

@@ -21,6 +21,7 @@ from wildpose.detect.boxfile import load_box_file
 from wildpose.detect.fullframe import FullFrameDetector
 from wildpose.detect.yolo import load_ultralytics_detector
 from wildpose.errors import ConfigError, ModelError
+from wildpose.messages import display_path
 from wildpose.types import Detections, Frame
 
 WEIGHT_SUFFIXES = (".pt", ".onnx", ".engine", ".torchscript", ".tflite", ".pb", ".mlpackage")
@@ -100,7 +101,7 @@ def build_detector(
                 "detector weights not found; wildpose never downloads them: download the file "
                 "(YOLO: github.com/ultralytics/assets/releases; MegaDetector v6: "
                 "github.com/microsoft/CameraTraps) and pass its local path to --detector",
-                path=path,
+                path=display_path(path),
             )
         return load_ultralytics_detector(path, options)
     raise ConfigError(

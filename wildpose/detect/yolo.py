@@ -18,6 +18,7 @@ import numpy as np
 from wildpose.adapters import ultralytics as yolo_adapter
 from wildpose.detect.common import default_classes, make_detections
 from wildpose.errors import ConfigError, ModelError
+from wildpose.messages import display_path
 from wildpose.types import Detections, Frame
 
 if TYPE_CHECKING:
@@ -72,16 +73,22 @@ def load_ultralytics_detector(path: Path, options: DetectorOptions) -> Ultralyti
     ConfigError for a YAML whose names do not fit or an unknown class."""
     try:  # YOLO() also routes RT-DETR checkpoints to ultralytics.RTDETR
         model = yolo_adapter.load_model(path)
+    except ModelError:
+        raise
     except FileNotFoundError as e:
-        raise ModelError(f"model YAML not found: {e}", path=path) from e
+        raise ModelError(f"model YAML not found: {e}", path=display_path(path)) from e
     except Exception as e:  # ultralytics raises many types for corrupt or foreign files
-        raise ModelError(f"cannot load detector: {type(e).__name__}: {e}", path=path) from e
+        raise ModelError(
+            f"cannot load detector: {type(e).__name__}: {e}", path=display_path(path)
+        ) from e
     if path.suffix.lower() in (".yaml", ".yml") and path.is_file():
         names = _yaml_names(path)
         if names is not None:
             n_model = len(yolo_adapter.class_names(model))
             if len(names) != n_model:
-                raise ConfigError(f"{len(names)} names for {n_model} classes", path=path)
+                raise ConfigError(
+                    f"{len(names)} names for {n_model} classes", path=display_path(path)
+                )
             yolo_adapter.set_class_names(model, names)
     class_ids = _class_ids(yolo_adapter.class_names(model), options.classes, path)
     return UltralyticsDetector(model, class_ids, options)
@@ -111,6 +118,7 @@ def _class_ids(
     if unknown:
         known = ", ".join(list(ids)[:20]) + (", ..." if len(ids) > 20 else "")
         raise ConfigError(
-            f"detector has no class {', '.join(unknown)} (classes: {known})", path=path
+            f"detector has no class {', '.join(unknown)} (classes: {known})",
+            path=display_path(path),
         )
     return sorted(ids[c] for c in wanted)

@@ -15,6 +15,7 @@ import numpy as np
 
 from wildpose.detect import Detector, DetectorOptions, build_detector
 from wildpose.errors import InputError
+from wildpose.messages import display_path
 from wildpose.train.samples import KeypointSample
 from wildpose.train.yolo_dataset import by_image
 from wildpose.types import Frame
@@ -81,7 +82,7 @@ def _detect_image(detector: Detector, path: Path, index: int) -> tuple[np.ndarra
 
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if image is None:
-        raise InputError("cannot read image", path=path)
+        raise InputError("cannot read image", path=display_path(path))
     frame = Frame(index=index, time_s=0.0, image=np.ascontiguousarray(image[..., ::-1]))
     det = detector.detect([frame])[0]
     return det.xyxy, det.score

@@ -25,7 +25,8 @@ from wildpose.adapters import ultralytics as yolo_adapter
 from wildpose.atomic import copy_file, write_json
 from wildpose.config.base import to_dict
 from wildpose.config.detector import DetectorTrainConfig
-from wildpose.errors import ConfigError
+from wildpose.errors import ConfigError, WildposeError
+from wildpose.messages import display_path
 from wildpose.train.detector_eval import heldout_detection
 from wildpose.train.samples import split_samples
 from wildpose.train.yolo_dataset import (
@@ -38,6 +39,7 @@ from wildpose.train.yolo_dataset import (
 RUN_NAME = "run"  # ultralytics' run folder inside OUT
 DATASET_DIR = "dataset"
 REPORT_NAME = "train-detector.json"
+MAX_CAUSE_CHARS = 300  # of an ultralytics error message quoted in ours
 
 
 @dataclass(frozen=True)
@@ -53,23 +55,29 @@ class DetectorTrainResult:
 def resolve_model(spec: str) -> str:
     """The model to start from: a local weights file or model YAML (returned as an absolute
     path), or the name of a YAML shipped with ultralytics (``yolo11n.yaml``, returned as is).
-    Anything else, e.g. a weights name that ultralytics would download, is a ConfigError."""
+    Anything else, e.g. a weights name that ultralytics would download, is a ConfigError; a
+    ``.pt`` that would run code when loaded is a ModelError
+    (:func:`~wildpose.adapters.ultralytics.check_weights`)."""
     path = Path(spec)
     suffix = path.suffix.lower()
     if path.exists():
         if not path.is_file() or suffix not in (".pt", ".yaml", ".yml"):
-            raise ConfigError("--model must be a .pt weights file or a model .yaml", path=path)
+            raise ConfigError(
+                "--model must be a .pt weights file or a model .yaml", path=display_path(path)
+            )
+        yolo_adapter.check_weights(path)  # before anything is written
         return str(path.resolve())
     if suffix in (".yaml", ".yml") and path.name == spec:
         if yolo_adapter.is_bundled_model_yaml(spec):
             return spec
         raise ConfigError(
-            "--model is neither a local file nor a model YAML of ultralytics", path=spec
+            "--model is neither a local file nor a model YAML of ultralytics",
+            path=display_path(spec),
         )
     raise ConfigError(
         "--model not found: pass a local .pt weights file (nothing is downloaded) or a model "
         "YAML such as yolo11n.yaml (random init)",
-        path=spec,
+        path=display_path(spec),
     )
 
 
@@ -140,7 +148,7 @@ def train_detector(
     names, class_of = class_map(meta, samples, cfg.single_class)
     dataset = write_yolo_dataset(train, val, names, class_of, out / DATASET_DIR)
     t1 = time.perf_counter()
-    run_best, metrics = yolo_adapter.fit(model, args, cfg.threads)
+    run_best, metrics = _fit(model, args, cfg.threads, data)
     t2 = time.perf_counter()
     best = copy_file(run_best, out / "best.pt")
     device = "cpu" if args["device"] == "cpu" else f"cuda:{args['device']}"
@@ -149,6 +157,24 @@ def train_detector(
     summary["seconds"] = {"prepare": t1 - t0, "train": t2 - t1, "total": time.perf_counter() - t0}
     report = write_json(out / REPORT_NAME, summary)
     return DetectorTrainResult(best, report, summary)
+
+
+def _fit(
+    model: str, args: dict[str, Any], threads: int | None, data: str | Path
+) -> tuple[Path, dict[str, float | None]]:
+    """:func:`~wildpose.adapters.ultralytics.fit`, its exceptions as one line naming the model
+    and the data (the original stays chained, for ``--debug``)."""
+    try:
+        return yolo_adapter.fit(model, args, threads)
+    except WildposeError:
+        raise
+    except Exception as e:  # noqa: BLE001 - ultralytics and torch raise many types
+        text = " ".join(str(e).split()) or "no message"
+        text = text if len(text) <= MAX_CAUSE_CHARS else text[: MAX_CAUSE_CHARS - 3] + "..."
+        raise WildposeError(
+            f"detector training failed (model {display_path(model)}, data "
+            f"{display_path(data)}): {type(e).__name__}: {text}"
+        ) from e
 
 
 def _summary(

@@ -20,6 +20,7 @@ import yaml
 
 from wildpose.atomic import commit, temp_path
 from wildpose.errors import ConfigError, InputError
+from wildpose.messages import display_path
 from wildpose.train.coco import load_coco_keypoints
 from wildpose.train.dlc import load_dlc_project
 from wildpose.train.samples import KeypointDataset, KeypointSample, image_size
@@ -51,15 +52,21 @@ def load_keypoint_data(
     path = Path(data)
     if path.is_dir():
         if images is not None:
-            raise ConfigError("--images is for a COCO JSON, not a DeepLabCut project", path=path)
+            raise ConfigError(
+                "--images is for a COCO JSON, not a DeepLabCut project", path=display_path(path)
+            )
         meta, samples = load_dlc_project(path)
         return meta, samples, "dlc"
     if not path.exists():
-        raise InputError("training data not found (a DeepLabCut project or COCO JSON)", path=path)
+        raise InputError(
+            "training data not found (a DeepLabCut project or COCO JSON)", path=display_path(path)
+        )
     if images is None:
-        raise ConfigError("a COCO keypoints file needs its image folder (--images DIR)", path=path)
+        raise ConfigError(
+            "a COCO keypoints file needs its image folder (--images DIR)", path=display_path(path)
+        )
     if not Path(images).is_dir():
-        raise InputError("image folder not found", path=images)
+        raise InputError("image folder not found", path=display_path(images))
     meta, samples = load_coco_keypoints(path, images)
     return meta, samples, "coco"
 
@@ -108,7 +115,9 @@ def write_yolo_dataset(
     temporary name, then renamed). An empty ``val`` validates on the training images."""
     root = Path(root).absolute()
     if root.exists() and not (root / "data.yaml").is_file():
-        raise ConfigError("exists and is not a dataset written by train-detector", path=root)
+        raise ConfigError(
+            "exists and is not a dataset written by train-detector", path=display_path(root)
+        )
     root.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_path(root)
     tmp.mkdir()

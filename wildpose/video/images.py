@@ -20,6 +20,7 @@ from PIL import ExifTags, Image, ImageOps
 
 from wildpose.adapters.ultralytics import pil_image_open
 from wildpose.errors import ConfigError, InputError
+from wildpose.messages import display_path
 from wildpose.types import Frame, VideoInfo
 
 from .base import TIME_EPS_S, Tally, cause
@@ -66,12 +67,14 @@ def image_paths(source: str | Path | Sequence[str | Path]) -> list[Path] | None:
     if path.is_dir():
         found = [p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
         if not found:
-            raise InputError("folder holds no images (jpg, png, bmp, tif, webp)", path=path)
+            raise InputError(
+                "folder holds no images (jpg, png, bmp, tif, webp)", path=display_path(path)
+            )
     elif not path.exists() and any(c in str(source) for c in "*?["):
         found = [Path(p) for p in glob.glob(str(source))]
         found = [p for p in found if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
         if not found:
-            raise InputError("no images match this pattern", path=str(source))
+            raise InputError("no images match this pattern", path=display_path(str(source)))
     else:
         return None
     return sorted(found, key=lambda p: natural_key(str(p)))
@@ -113,6 +116,11 @@ def exif_seconds(path: Path) -> float | None:
     return (when - datetime(1970, 1, 1)).total_seconds() + (float(f"0.{digits}") if digits else 0)
 
 
+def _cause(exc: BaseException, path: Path) -> str:
+    """The cause of an unreadable image without the path Pillow repeats in its message."""
+    return cause(exc).replace(f" {str(path)!r}", "").replace(str(path), path.name)
+
+
 class ImageBackend:
     """Images read one by one with Pillow; an unreadable image is skipped and reported.
 
@@ -136,15 +144,20 @@ class ImageBackend:
             self.times, self.fps = np.arange(len(paths)) / fps, fps
 
     def info(self, source: str) -> VideoInfo:
-        """Facts of the sequence; the size is that of its first readable image."""
+        """Facts of the sequence; the size is that of its first readable image (images of other
+        sizes are read at their own size: each :class:`Frame` carries its image)."""
+        first_error = None
         for path in self.paths:
             try:
                 height, width = read_image(path).shape[:2]
                 break
-            except UNREADABLE:
-                continue
+            except UNREADABLE as exc:
+                first_error = first_error or f"{display_path(path.name)}: {_cause(exc, path)}"
         else:
-            raise InputError("none of its images can be read", path=source)
+            raise InputError(
+                f"none of its images can be read (first: {first_error})",
+                path=display_path(source),
+            )
         return VideoInfo(
             path=source,
             fps=float(self.fps),
@@ -169,7 +182,8 @@ class ImageBackend:
             try:
                 image = read_image(self.paths[i])
             except UNREADABLE as exc:
-                tally.note(f"{self.paths[i]}: cannot read image ({cause(exc)})")
+                why = _cause(exc, self.paths[i])
+                tally.note(f"{display_path(self.paths[i])}: cannot read image ({why})")
                 continue
             yield Frame(int(i), float(self.times[i]), image)
         tally.tail(int(chosen[-1]) + 1)

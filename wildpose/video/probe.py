@@ -10,6 +10,7 @@ import av
 import numpy as np
 
 from wildpose.errors import InputError
+from wildpose.messages import display_path
 from wildpose.types import VideoInfo
 
 from .base import cause
@@ -21,17 +22,19 @@ _PROBE_MAX_PACKETS = 300  # packets demuxed looking for a first decodable frame
 def check_file(path: Path) -> None:
     """Raise InputError for a missing, non-regular or empty file."""
     if not path.exists():
-        raise InputError("file not found", path=path)
+        raise InputError("file not found", path=display_path(path))
     if not path.is_file():
-        raise InputError("not a file", path=path)
+        raise InputError("not a file", path=display_path(path))
     if path.stat().st_size == 0:
-        raise InputError("empty file (0 bytes)", path=path)
+        raise InputError("empty file (0 bytes)", path=display_path(path))
 
 
 def _first_frame(container: Any, stream: Any, path: Path) -> av.VideoFrame:
     """Decode the stream's first frame, or raise InputError saying why there is none."""
     if stream.codec_context is None:
-        raise InputError("unsupported codec: FFmpeg has no decoder for its video stream", path=path)
+        raise InputError(
+            "unsupported codec: FFmpeg has no decoder for its video stream", path=display_path(path)
+        )
     codec, errors, packets = stream.codec_context.name, [], 0
     try:
         for packet in container.demux(stream):
@@ -48,9 +51,11 @@ def _first_frame(container: Any, stream: Any, path: Path) -> av.VideoFrame:
     except av.error.FFmpegError as exc:
         errors.append(cause(exc))
     if packets == 0:
-        raise InputError("video stream has zero frames", path=path)
+        raise InputError("video stream has zero frames", path=display_path(path))
     detail = f" ({errors[0]})" if errors else ""
-    raise InputError(f"no frame of its {codec} video stream could be decoded{detail}", path=path)
+    raise InputError(
+        f"no frame of its {codec} video stream could be decoded{detail}", path=display_path(path)
+    )
 
 
 def _rotation_cw(frame: av.VideoFrame, stream: Any) -> int:
@@ -67,10 +72,12 @@ def probe_video(path: Path) -> tuple[VideoInfo, np.ndarray]:
     try:
         container = av.open(str(path))
     except av.error.FFmpegError as exc:
-        raise InputError(f"not a readable video ({cause(exc)})", path=path) from None
+        raise InputError(f"not a readable video ({cause(exc)})", path=display_path(path)) from None
     with container:
         if not container.streams.video:
-            raise InputError("no video stream (audio-only or empty container)", path=path)
+            raise InputError(
+                "no video stream (audio-only or empty container)", path=display_path(path)
+            )
         stream = container.streams.video[0]
         first = _first_frame(container, stream, path)
         fps = float(stream.average_rate or stream.guessed_rate or stream.base_rate or 0)

@@ -10,6 +10,7 @@ from typing import Literal
 import numpy as np
 
 from wildpose.errors import ConfigError, InputError
+from wildpose.messages import display_path
 from wildpose.types import Frame, VideoInfo
 
 from .base import FrameSource, Tally
@@ -77,7 +78,7 @@ class VideoReader:
             tally.delivered(frame.index)
             yield frame
         if tally.frames_read == 0:
-            raise InputError(self._nothing_read(tally), path=self.source)
+            raise InputError(self._nothing_read(tally), path=display_path(self.source))
 
     def _nothing_read(self, tally: Tally) -> str:
         if self.start is not None or self.end is not None:
@@ -124,7 +125,7 @@ def choose_backend(
     except ImportError:
         raise ConfigError("backend 'decord' requested but decord is not installed") from None
     except DecordUnfit as exc:
-        raise InputError(f"{exc}; use the pyav backend", path=path) from None
+        raise InputError(f"{exc}; use the pyav backend", path=display_path(path)) from None
 
 
 def check_range(start: float | None, end: float | None) -> None:
