@@ -40,7 +40,11 @@ OUTPUT_NEUTRAL_KEYS = (
     "pose.batch_size",
     "detector.frames_per_batch",
     "output.row_group_frames",
+    "offline",
 )
+# Keys added after wildpose 0.1: left out of the hash while they hold their defaults, so that a
+# configuration 0.1 could express hashes as 0.1 recorded it and its run logs resume.
+ADDED_AFTER_0_1 = ("output.render_points", "output.report", "export")
 DONE, FAILED, SKIPPED = "done", "failed", "skipped"
 # Record fields and their types; the others are kept as they are.
 _INTEGER_FIELDS = ("size", "mtime_ns", "rows", "tracks", "frames", "frames_skipped", "files")
@@ -229,14 +233,17 @@ def merge_run_logs(
 
 
 def config_hash(config: RunConfig) -> str:
-    """sha256 of the canonical JSON of ``config`` without :data:`OUTPUT_NEUTRAL_KEYS`."""
+    """sha256 of the canonical JSON of ``config`` without :data:`OUTPUT_NEUTRAL_KEYS` (and the
+    :data:`ADDED_AFTER_0_1` keys at their defaults)."""
     data = to_dict(config)
-    for key in OUTPUT_NEUTRAL_KEYS:
+    default = to_dict(type(config)())
+    for key in OUTPUT_NEUTRAL_KEYS + ADDED_AFTER_0_1:
         *parents, last = key.split(".")
-        node = data
+        node, ref = data, default
         for p in parents:
-            node = node.get(p, {})
-        node.pop(last, None)
+            node, ref = node.get(p, {}), ref.get(p, {})
+        if key in OUTPUT_NEUTRAL_KEYS or node.get(last) == ref.get(last):
+            node.pop(last, None)
     text = json.dumps(data, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
