@@ -16,7 +16,10 @@ from wildpose import __version__
 from wildpose.cli import cli, main
 
 CLI_DIR = Path(__file__).resolve().parents[2] / "wildpose" / "cli"
-COMMANDS = {"batch", "convert", "eval", "info", "models", "track", "train", "train-detector"}
+COMMANDS = {
+    "batch", "convert", "eval", "export", "info", "models", "report", "track", "train",
+    "train-detector",
+}  # fmt: skip
 
 
 def _run(args: list[str], capsys: pytest.CaptureFixture) -> tuple[int, str, str]:

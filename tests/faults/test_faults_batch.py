@@ -195,6 +195,8 @@ def test_run_log_with_wrong_types_does_not_crash_resume(archive, tmp_path, capsy
     warnings = [r.getMessage() for r in caplog.records if "the record is ignored" in r.getMessage()]
     assert all("\n" not in w for w in warnings)
     assert len(warnings) == 4 and "Traceback" not in err, err
+    shown = [line for line in err.splitlines() if "the record is ignored" in line]
+    assert len(shown) == 4 and all(line.startswith("wildpose: warning: ") for line in shown)
     assert "line 1 (input 'a.mp4'): 'frames' is not a whole number (\"abc\")" in warnings[0]
     statuses = {r["input"]: r["status"] for r in read_run_log(path)[5:]}
     assert statuses == {

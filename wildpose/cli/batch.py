@@ -15,6 +15,7 @@ from ..batch import (
     Discovery,
     Shard,
     discover,
+    lock_output,
     merge_run_logs,
     run_batch,
     run_log_files,
@@ -85,7 +86,8 @@ def batch_cmd(
     for err in found.errors:
         click.echo(f"wildpose: warning: {err}", err=True)
     if merge_shards:
-        raise SystemExit(_merge(found, out))
+        with lock_output(out):  # the merge rewrites runlog.jsonl: no batch may be writing
+            raise SystemExit(_merge(found, out))
     if not found.inputs:
         raise ConfigError("no videos or images found (searched recursively)", path=root)
     inputs = part.select(found.inputs) if part else list(found.inputs)
@@ -100,10 +102,10 @@ def batch_cmd(
 
     from ..pipeline import Stages
 
-    stages = Stages.build(cfg)
     debug = bool((ctx.find_root().obj or {}).get("debug"))
+    stages = Stages.build(cfg)  # model and configuration errors exit 2 before OUT is made
     try:
-        summary = run_batch(
+        summary = run_batch(  # takes the output folder's lock (a second run exits 2)
             inputs, out, stages, resume=resume, shard=part, progress=not quiet, debug=debug
         )
     except OSError as e:  # the run log or the lock cannot be written (full disk): stop here

@@ -8,6 +8,7 @@ which never import this one: they are added to the group here.
 
 from __future__ import annotations
 
+import logging
 import sys
 import traceback
 
@@ -20,6 +21,7 @@ from .detector import train_detector_cmd
 from .export import export_cmd
 from .models import convert_cmd, info_cmd, models_cmd
 from .pull import pull_cmd
+from .report import report_cmd
 from .track import track_cmd
 from .train import eval_cmd, train_cmd
 
@@ -45,6 +47,7 @@ for _command in (
     eval_cmd,
     train_detector_cmd,
     export_cmd,
+    report_cmd,
 ):
     cli.add_command(_command)
 
@@ -59,6 +62,7 @@ def main(argv: list[str] | None = None) -> None:
     ``--debug`` the traceback comes first. Ctrl-C exits 130."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
+    _log_warnings_to_stderr()
     try:
         cli.main(args=args, prog_name="wildpose", standalone_mode=False)
     except click.exceptions.Abort:
@@ -76,6 +80,24 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"wildpose: error: {describe(e)}", err=True)
         sys.exit(e.exit_code if isinstance(e, WildposeError) else 1)
     sys.exit(0)
+
+
+class _LowerLevel(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return one_line(super().format(record)).replace(
+            f"wildpose: {record.levelname}:", f"wildpose: {record.levelname.lower()}:", 1
+        )
+
+
+def _log_warnings_to_stderr() -> None:
+    """Library warnings (``logging`` under ``wildpose``) as ``wildpose: warning: ...`` lines."""
+    logger = logging.getLogger("wildpose")
+    if not any(getattr(h, "_wildpose", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(_LowerLevel("wildpose: %(levelname)s: %(message)s"))
+        handler._wildpose = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+        logger.setLevel(logging.WARNING)
 
 
 def _click_message(e: click.ClickException) -> str:
