@@ -82,6 +82,18 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(0)
 
 
+class _Stderr(logging.StreamHandler):
+    """A handler writing to whatever ``sys.stderr`` is at the time of each record."""
+
+    @property  # type: ignore[override]
+    def stream(self):  # noqa: ANN201
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: object) -> None:
+        pass
+
+
 class _LowerLevel(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         return one_line(super().format(record)).replace(
@@ -93,7 +105,7 @@ def _log_warnings_to_stderr() -> None:
     """Library warnings (``logging`` under ``wildpose``) as ``wildpose: warning: ...`` lines."""
     logger = logging.getLogger("wildpose")
     if not any(getattr(h, "_wildpose", False) for h in logger.handlers):
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _Stderr()
         handler.setFormatter(_LowerLevel("wildpose: %(levelname)s: %(message)s"))
         handler._wildpose = True  # type: ignore[attr-defined]
         logger.addHandler(handler)
