@@ -79,6 +79,24 @@ def pretrained_state(model_name: str, tag: str = "openai") -> dict[str, torch.Te
     return {k: v.float() for k, v in clip.state_dict().items()}
 
 
+def pretrained_cached(model_name: str, tag: str = "openai") -> bool:
+    """Whether open_clip's weights ``model_name``/``tag`` are already on disk (the Hugging Face
+    cache of its ``hf_hub`` repository, or open_clip's URL cache), so no download is needed."""
+    import os
+
+    cfg = open_clip.get_pretrained_cfg(model_name, tag) or {}
+    repo = str(cfg.get("hf_hub") or "").strip("/")
+    if repo:
+        from huggingface_hub import try_to_load_from_cache
+
+        for name in ("open_clip_model.safetensors", "open_clip_pytorch_model.bin"):
+            if isinstance(try_to_load_from_cache(repo, name), str):
+                return True
+    url = str(cfg.get("url") or "")
+    cached = os.path.join(os.path.expanduser("~/.cache/clip"), os.path.basename(url))
+    return bool(url) and os.path.isfile(cached)
+
+
 def attention_pool_tokens(pool: nn.Module, tokens: torch.Tensor) -> torch.Tensor:
     """ModifiedResNet's attention pool over every token: (L, B, C) -> (L, B, D).
 

@@ -5,9 +5,13 @@ A wildpose checkpoint is a ``torch.save`` dict of plain containers and tensors (
 
     {"format": "wildpose.clamp", "format_version": 1, "wildpose_version": str,
      "arch": ClampArch dict, "manifest": Manifest dict, "train_config": dict | None,
-     "state_dict": {name: tensor}}
+     "state_dict": {name: tensor}, "weights_sha256": str}
 
-so ``--pose my.pt`` rebuilds the model with nothing else.
+so ``--pose my.pt`` rebuilds the model with nothing else. Loading checks every field (one line
+naming the file and the field), verifies ``weights_sha256`` (:func:`tensors_sha256` of the
+state dict: damaged tensor data is refused, where torch's reader would load it silently;
+checkpoints written before it was recorded load without this check) and refuses non-finite
+weights.
 """
 
 from __future__ import annotations
@@ -51,14 +55,19 @@ def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def state_sha256(model: torch.nn.Module) -> str:
-    """Hash of a model's state (names, shapes, dtypes and values), independent of files."""
+def tensors_sha256(state: dict[str, torch.Tensor]) -> str:
+    """Hash of a state dict (names, shapes, dtypes and values), independent of files."""
     h = hashlib.sha256()
-    for name, t in sorted(model.state_dict().items()):
+    for name, t in sorted(state.items()):
         h.update(name.encode())
         h.update(str((tuple(t.shape), str(t.dtype))).encode())
         h.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
     return h.hexdigest()
+
+
+def state_sha256(model: torch.nn.Module) -> str:
+    """Hash of a model's state (names, shapes, dtypes and values), independent of files."""
+    return tensors_sha256(model.state_dict())
 
 
 def save_checkpoint(
@@ -79,6 +88,7 @@ def save_checkpoint(
         "train_config": train_config,
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
     }
+    obj["weights_sha256"] = tensors_sha256(obj["state_dict"])
     obj.update(extra or {})
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
@@ -118,17 +128,64 @@ def model_from_checkpoint(obj: dict[str, Any], path: str | Path) -> tuple[ClampP
                 path=path,
             )
         raise ModelError("not a wildpose checkpoint (no 'format' entry)", path=path)
-    if int(obj.get("format_version", 0)) > FORMAT_VERSION:
+    arch, manifest, state = check_fields(obj, path)
+    model = build_clamp(arch, manifest.keypoints)
+    load_state_strict(model, state, path)
+    return model, manifest
+
+
+def check_fields(
+    obj: dict[str, Any], path: str | Path
+) -> tuple[ClampArch, Manifest, dict[str, torch.Tensor]]:
+    """Every field of a wildpose checkpoint dict checked; ModelError (one line naming the file
+    and the field) for the first bad one. Returns the architecture, manifest and weights."""
+    version = obj.get("format_version")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ModelError(f"field 'format_version' must be a whole number >= 1, got {version!r}",
+                         path=path)  # fmt: skip
+    if version > FORMAT_VERSION:
         raise ModelError(
-            f"checkpoint format {obj['format_version']} is newer than this wildpose "
-            f"({__version__}) reads; upgrade wildpose",
+            f"checkpoint format {version} is newer than this wildpose ({__version__}) reads; "
+            "upgrade wildpose",
             path=path,
         )
-    arch = ClampArch.from_dict(obj["arch"])
-    manifest = Manifest.from_dict(obj["manifest"], source=str(path))
-    model = build_clamp(arch, manifest.keypoints)
-    load_state_strict(model, obj["state_dict"], path)
-    return model, manifest
+    for name in ("arch", "manifest", "state_dict"):
+        if name not in obj:
+            raise ModelError(f"field {name!r} is missing", path=path)
+        if not isinstance(obj[name], dict):
+            raise ModelError(
+                f"field {name!r} must be a mapping, got {type(obj[name]).__name__}", path=path
+            )
+    if obj.get("train_config") is not None and not isinstance(obj["train_config"], dict):
+        raise ModelError("field 'train_config' must be a mapping or null", path=path)
+    try:
+        arch = ClampArch.from_dict(obj["arch"])
+    except ModelError as e:
+        raise ModelError(f"field 'arch': {e}", path=path) from None
+    except (KeyError, TypeError, ValueError) as e:
+        raise ModelError(
+            f"field 'arch' is malformed ({type(e).__name__}: {e})", path=path
+        ) from None
+    manifest = Manifest.from_dict(obj["manifest"], source=f"{path}: field 'manifest'")
+    state = obj["state_dict"]
+    for key, tensor in state.items():
+        if not isinstance(key, str) or not isinstance(tensor, torch.Tensor):
+            raise ModelError(
+                f"field 'state_dict' must map names to tensors, got {key!r}: "
+                f"{type(tensor).__name__}",
+                path=path,
+            )
+    recorded = obj.get("weights_sha256")
+    if recorded is not None and recorded != tensors_sha256(state):
+        raise ModelError(
+            "the weights do not match the sha256 recorded when the checkpoint was saved "
+            "(the file is damaged); use an intact copy",
+            path=path,
+        )
+    for key, tensor in state.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise ModelError(f"tensor {key!r} holds NaN or infinite weights", path=path)
+    return arch, manifest, state
 
 
 def load_state_strict(model: ClampPose, state: dict[str, torch.Tensor], path: str | Path) -> None:
@@ -206,20 +263,26 @@ def load_model(spec: str | Path, *, random_weights: bool = False) -> LoadedModel
         how = manifest.weights.get("how_to_get", "")
         raise ModelError(
             f"weights of {spec} not found: expected {manifest.weights.get('file')} "
-            f"in {where}" + (f"; to get them: {how}" if how else "")
+            f"in {where}; run 'wildpose models pull {spec}'"
+            + (f", or by hand: {how}" if how else "")
         )
     loaded = load_checkpoint(found)
     return replace(loaded, manifest=replace(loaded.manifest, name=manifest.name))
 
 
 def _hf_download(spec: str) -> Path:
-    parts = spec[len("hf://") :].split("/", 2)
-    if len(parts) != 3 or not all(parts):
-        raise ModelError(f"{spec}: expected hf://ORG/REPO/FILE")
+    """The local copy of ``hf://ORG/REPO/FILE`` (the address checked by wildpose first: no
+    ``..``, no absolute path; offline switches use the cache only)."""
     from huggingface_hub import hf_hub_download
 
+    from ..hub.download import is_offline
+    from ..hub.hf import parse_hf_spec
+
+    repo_id, filename = parse_hf_spec(spec)
     try:
-        return Path(hf_hub_download(repo_id=f"{parts[0]}/{parts[1]}", filename=parts[2]))
+        return Path(
+            hf_hub_download(repo_id=repo_id, filename=filename, local_files_only=is_offline())
+        )
     except Exception as e:  # offline, missing repo or file, network failure
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ModelError(

@@ -49,7 +49,23 @@ def read_clip_state(path: str | Path) -> dict[str, torch.Tensor]:
 
 
 def openclip_state(model_name: str) -> dict[str, torch.Tensor]:
-    """OpenAI CLIP weights through open_clip's pretrained tag (cache or download)."""
+    """OpenAI CLIP weights through open_clip's pretrained tag (cache or download).
+
+    Offline (``HF_HUB_OFFLINE``, ``WILDPOSE_OFFLINE``) or where the download host cannot be
+    reached within a few seconds, fails at once with one line saying how to give the file,
+    instead of waiting out the downloader's retries.
+    """
+    from ..hub.download import is_offline
+
+    how = (
+        "download the OpenAI CLIP checkpoint (open_clip's 'openai' weights of "
+        f"{model_name}) and set model.clip_weights to its path"
+    )
+    if is_offline() and not _cached(model_name):
+        raise ModelError(f"CLIP weights {model_name}/openai are not cached and downloads are off; "
+                         + how)  # fmt: skip
+    if not _cached(model_name) and not _reachable():
+        raise ModelError(f"CLIP weights {model_name}/openai: no network to download them; " + how)
     try:
         return pretrained_state(model_name, "openai")
     except Exception as e:
@@ -59,6 +75,25 @@ def openclip_state(model_name: str) -> dict[str, torch.Tensor]:
             "download the OpenAI CLIP checkpoint and set model.clip_weights to "
             "its path"
         ) from None
+
+
+def _cached(model_name: str) -> bool:
+    """Whether open_clip's download cache already holds the OpenAI weights of ``model_name``."""
+    from ..adapters.open_clip import pretrained_cached
+
+    return pretrained_cached(model_name, "openai")
+
+
+def _reachable(host: str = "huggingface.co", timeout_s: float = 3.0) -> bool:
+    """A fast check that the weights' host answers (DNS + TCP), so a machine without network
+    fails in seconds, not after the downloader's retries."""
+    import socket
+
+    try:
+        with socket.create_connection((host, 443), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
 
 
 def clip_to_clamp(state: dict[str, torch.Tensor], model: ClampPose) -> dict[str, torch.Tensor]:

@@ -63,14 +63,15 @@ def convert_official(src: str | Path, arch_name: str, dst: str | Path) -> str:
         if k in state and state[k].shape != v.shape
     )
     if missing or shapes:
-        parts = []
-        if missing:
-            parts.append(f"missing {len(missing)}: " + ", ".join(missing))
-        if shapes:
-            parts.append(f"mis-shaped {len(shapes)}: " + ", ".join(shapes))
-        raise ModelError(
-            f"not an official CLAMP {arch_name} checkpoint: " + "; ".join(parts), path=src
-        )
+        short, full = [], []
+        for what, names in (("missing", missing), ("mis-shaped", shapes)):
+            if names:
+                more = f" (+{len(names) - 3} more; --debug lists all)" if len(names) > 3 else ""
+                short.append(f"{len(names)} {what}: {', '.join(names[:3])}{more}")
+                full.append(f"{what} {len(names)}: {', '.join(names)}")
+        head = f"not an official CLAMP {arch_name} checkpoint ({len(own)} tensors expected, "
+        head += f"{len(state)} in the file): "
+        raise ModelError(head + "; ".join(short), path=src) from ModelError("; ".join(full))
     # BN counters are absent in some mmcv saves; keep ours (they do not affect inference).
     full = {k: state.get(k, own[k]).to(own[k].dtype) for k in own}
     model.load_state_dict(full, strict=True)
