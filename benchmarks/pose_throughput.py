@@ -25,9 +25,10 @@ Writes JSON ``{"header": machine, load averages, settings, "records": [...], "su
 A record holds model, batch, mode (``crops`` / ``frames``), variant, precision (what ran),
 channels_last, crops_per_s (from the median iteration), median/min/mean ms per batch, the
 iterations' wall and CPU ms, cpu_util (CPU s per wall s; below the thread count when other
-processes took the cores). The summary gives, per model and batch, the speed-up of each variant
-over ``fp32`` as ``ratio`` (median wall clock) and ``ratio_cpu`` (CPU time: the steadier on a
-shared machine run with ``--threads 1``).
+processes took the cores), on CUDA gpu_peak_mib (peak allocated memory of the warm-up call) and
+for ``compile`` first_call_s (compilation included). The summary gives, per model and batch,
+the speed-up of each variant over ``fp32`` as ``ratio`` (median wall clock) and ``ratio_cpu``
+(CPU time: the steadier on a shared machine run with ``--threads 1``).
 """
 
 from __future__ import annotations
@@ -142,8 +143,13 @@ def bench_model(key: str, args: argparse.Namespace, device: torch.device, log) -
     records, compile_s = [], {}
     for batch in args.batches:
         crops = torch.randn(batch, 3, size, size, device=device, generator=gen)
+        peak: dict[str, float] = {}
         for v, pred in preds.items():
+            if device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats(device)
             wall, _ = timed(lambda p=pred, x=crops: p.predict_crops(x), sync)  # warm-up / compile
+            if device.type == "cuda":
+                peak[v] = torch.cuda.max_memory_allocated(device) / 2**20
             if v == "compile":
                 compile_s[batch] = wall
         rounds = args.repeats if not args.quick else (1 if batch >= 32 else 2)
@@ -159,6 +165,8 @@ def bench_model(key: str, args: argparse.Namespace, device: torch.device, log) -
             rec = record(base, batch, *times[v])
             if v == "compile":
                 rec["first_call_s"] = compile_s[batch]
+            if v in peak:
+                rec["gpu_peak_mib"] = peak[v]
             records.append(rec)
             log(format_row(rec))
     if args.frames:

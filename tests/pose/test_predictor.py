@@ -75,7 +75,7 @@ def test_predict_maps_to_image_pixels(predictor):
     tf = CropTransform.from_boxes(boxes, (128, 128))
     crops = crop_images(frames, torch.tensor([0, 1]), tf)
     crops = (crops - predictor.mean) / predictor.std
-    hm_xy, hm_score = decode_heatmaps(predictor.heatmaps(crops))
+    hm_xy, hm_score = decode_heatmaps(predictor.heatmaps(crops), refine=predictor.refine)
     hm = predictor.heatmap_size[0]
     s_w = tf.scale[:, 0:1] * 200
     want_x = hm_xy[..., 0].numpy() * (s_w / hm) + tf.center[:, 0:1] - s_w / 2
@@ -95,3 +95,30 @@ def test_batch_composition_does_not_change_results(predictor):
     np.testing.assert_allclose(together[2:], alone, atol=1e-3)
     empty_xy, empty_s = predictor.predict(frames, np.zeros((0, 4), np.float32), np.zeros(0, int))
     assert empty_xy.shape == (0, 17, 2) and empty_s.shape == (0, 17)
+
+
+def test_frames_stay_uint8_and_float_frames_give_the_same_keypoints(predictor):
+    images = np.random.default_rng(2).integers(0, 255, size=(2, 90, 120, 3), dtype=np.uint8)
+    frames = predictor.prepare_frames(list(images))
+    assert frames.dtype == torch.uint8 and frames.shape == (2, 90, 120, 3)
+    boxes = np.array([[5, 10, 60, 80], [30, 0, 119, 89]], np.float32)
+    xy, score = predictor.predict(frames, boxes, np.array([0, 1]))
+    as_float = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255
+    xy_f, score_f = predictor.predict(as_float, boxes, np.array([0, 1]))
+    np.testing.assert_allclose(xy, xy_f, atol=1e-3)
+    np.testing.assert_allclose(score, score_f, atol=1e-5)
+
+
+def test_channels_last_and_dark_options(tiny_model):
+    x = _crops(2)
+    plain = PosePredictor(tiny_model.model, device="cpu", precision="fp32", channels_last=False)
+    cl = PosePredictor(tiny_model.model, device="cpu", precision="fp32", channels_last=True)
+    assert cl.memory_format == torch.channels_last
+    torch.testing.assert_close(cl.heatmaps(x), plain.heatmaps(x), rtol=1e-4, atol=1e-6)
+    assert plain.refine == "dark"  # the default
+    quarter = PosePredictor(tiny_model.model, device="cpu", precision="fp32", refine="quarter")
+    dark = PosePredictor(tiny_model.model, device="cpu", precision="fp32", refine="dark")
+    xy_q, _ = quarter.predict_crops(x)
+    xy_d, _ = dark.predict_crops(x)
+    assert (xy_q - xy_d).abs().max() <= 5.0  # DARK step <= 1 cell, quarter 0.25 (4 px each)
+    tiny_model.model.to(memory_format=torch.contiguous_format)  # the fixture is shared

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 PIXEL_STD = 200.0
 
@@ -131,33 +132,68 @@ def crop_images(
 ) -> torch.Tensor:
     """Cut N crops out of a stack of frames in one batched bilinear resample.
 
-    ``images``: (F, 3, H, W) float frames (any device); ``image_index``: (N,) long, the frame of
-    each crop; returns (N, 3, h, w) with zeros outside the frame (cv2.warpAffine's constant
-    border). Pixel centres follow cv2: crop pixel (i, j) samples the image at
-    ``inverse_affine @ (j, i, 1)``.
+    ``images``: (F, 3, H, W) float frames, or (F, H, W, 3) uint8 frames as decoded (any device);
+    ``image_index``: (N,) long, the frame of each crop. Returns (N, 3, h, w) float32 crops with
+    zeros outside the frame (cv2.warpAffine's constant border): in the frames' units for float
+    frames, in [0, 1] for uint8 frames (only the crops' pixels are converted, never a whole
+    frame; the result has channels-last strides). Pixel centres follow cv2: crop pixel (i, j)
+    samples the image at ``inverse_affine @ (j, i, 1)``.
     """
     n = len(transform)
     out_w, out_h = transform.size
+    uint8 = images.dtype == torch.uint8
     if n == 0:
-        return images.new_zeros((0, images.shape[1], out_h, out_w))
-    _, _, h, w = images.shape
+        c = images.shape[-1] if uint8 else images.shape[1]
+        dtype = torch.float32 if uint8 else images.dtype
+        return images.new_zeros((0, c, out_h, out_w), dtype=dtype)
     inv = torch.as_tensor(transform.matrix(inverse=True), dtype=torch.float64)
-    # crop px -> image px, then image px -> grid_sample's [-1, 1] (align_corners=True: -1 is the
-    # centre of pixel 0, +1 the centre of pixel W-1, which is cv2's convention).
-    to_norm = torch.tensor(
-        [[2.0 / max(w - 1, 1), 0.0, -1.0], [0.0, 2.0 / max(h - 1, 1), -1.0]], dtype=torch.float64
-    )
-    lin = to_norm[:, :2] @ inv[:, :, :2]
-    trans = (to_norm[:, :2] @ inv[:, :, 2:]).squeeze(-1) + to_norm[:, 2]
     ys, xs = torch.meshgrid(
         torch.arange(out_h, dtype=torch.float64),
         torch.arange(out_w, dtype=torch.float64),
         indexing="ij",
     )
-    pix = torch.stack([xs, ys], dim=-1).reshape(-1, 2)  # (h*w, 2)
-    grid = torch.einsum("nij,pj->npi", lin, pix) + trans[:, None, :]
-    grid = grid.reshape(n, out_h, out_w, 2).to(device=images.device, dtype=images.dtype)
-    src = images.index_select(0, image_index.to(images.device))
-    return torch.nn.functional.grid_sample(
-        src, grid, mode="bilinear", padding_mode="zeros", align_corners=True
-    )
+    pix = torch.stack([xs, ys], dim=-1).reshape(-1, 2)  # (h*w, 2) crop px
+    src = torch.einsum("nij,pj->npi", inv[:, :, :2], pix) + inv[:, None, :, 2]  # image px
+    if uint8:
+        return _sample_uint8(images, image_index, src, (out_h, out_w))
+    _, _, h, w = images.shape
+    # image px -> grid_sample's [-1, 1] (align_corners=True: -1 is the centre of pixel 0, +1 the
+    # centre of pixel W-1, which is cv2's convention).
+    scale = torch.tensor([2.0 / max(w - 1, 1), 2.0 / max(h - 1, 1)], dtype=torch.float64)
+    grid = (src * scale - 1.0).reshape(n, out_h, out_w, 2)
+    grid = grid.to(device=images.device, dtype=images.dtype)
+    frames = images.index_select(0, image_index.to(images.device))
+    return F.grid_sample(frames, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+
+
+def _sample_uint8(
+    images: torch.Tensor, image_index: torch.Tensor, src: torch.Tensor, size: tuple[int, int]
+) -> torch.Tensor:
+    """Bilinear samples of (F, H, W, C) uint8 frames at ``src`` (N, P, 2) image px -> [0, 1].
+
+    The same interpolation as ``grid_sample(align_corners=True, padding_mode="zeros")``: each
+    of the four neighbours outside the frame contributes zero. Returns (N, C, h, w) float32
+    with channels-last strides.
+    """
+    f, h, w, c = images.shape
+    dev = images.device
+    src = src.to(device=dev, dtype=torch.float32)
+    x, y = src[..., 0], src[..., 1]
+    x0, y0 = x.floor(), y.floor()
+    fx, fy = x - x0, y - y0
+    x0, y0 = x0.long(), y0.long()
+    base = image_index.to(dev).long()[:, None] * (h * w)
+    flat = images.reshape(f * h * w, c)
+    out = torch.zeros((*x.shape, c), dtype=torch.float32, device=dev)
+    for dy, dx, weight in (
+        (0, 0, (1 - fx) * (1 - fy)),
+        (0, 1, fx * (1 - fy)),
+        (1, 0, (1 - fx) * fy),
+        (1, 1, fx * fy),
+    ):
+        xi, yi = x0 + dx, y0 + dy
+        inside = (xi >= 0) & (xi < w) & (yi >= 0) & (yi < h)
+        idx = base + yi.clamp(0, h - 1) * w + xi.clamp(0, w - 1)
+        weight = torch.where(inside, weight, torch.zeros_like(weight)) * (1.0 / 255.0)
+        out.addcmul_(flat[idx].float(), weight[..., None])
+    return out.reshape(-1, size[0], size[1], c).permute(0, 3, 1, 2)

@@ -1,26 +1,28 @@
 """Batched CLAMP inference over crops: the stateful wrapper around :class:`ClampPose`.
 
-The predictor owns everything the network should not: device and precision, ImageNet
-normalisation, cutting crops out of frames, the flip test, heatmap decoding, mapping keypoints
-back to image px, and the cached prompt embeddings (text encoder + prompt encoder run once, and
-again only when the weights change).
+The predictor owns everything the network should not: device and precision, memory format,
+ImageNet normalisation, cutting crops out of frames, the flip test, heatmap decoding, mapping
+keypoints back to image px, and the cached prompt embeddings (text encoder + prompt encoder run
+once, and again only when the weights change).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from contextlib import nullcontext
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import torch
 
-from .codec import decode_heatmaps, flip_back, heatmap_to_crop, shift_right
+from .codec import Refine, decode_heatmaps, flip_back, heatmap_to_crop, shift_right
 from .crop import CropTransform, crop_images
 from .model import ClampPose
+from .precision import EffectivePrecision, Precision, autocast, resolve_precision
 
-Precision = Literal["fp32", "fp16", "bf16"]
-_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
+__all__ = ["Backend", "PosePredictor", "Precision", "resolve_device"]
+
+Backend = Literal["torch", "onnxruntime"]
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -33,9 +35,20 @@ def resolve_device(device: str = "auto") -> torch.device:
 class PosePredictor:
     """Keypoints for boxes in frames, in batches.
 
-    ``flip_pairs`` (0-based index pairs) enable the flip test; ``mean``/``std`` are per-channel
-    normalisation on [0, 1] RGB. On CPU the model runs in fp32; on CUDA ``precision`` selects
-    autocast to fp16/bf16 (fp32 disables it).
+    ``flip_pairs`` (0-based index pairs) enable the flip test (one batch of 2N crops);
+    ``mean``/``std`` are per-channel normalisation on [0, 1] RGB. ``precision`` is resolved by
+    :func:`~wildpose.pose.precision.resolve_precision` (``auto``: bf16 on CPUs with native bf16
+    and on CUDA, else fp32 on the CPU / fp16 on CUDA; ``fp16`` runs fp32 on the CPU); what runs
+    is :attr:`precision` (also :attr:`precision_used`). ``channels_last`` (None: for ResNet
+    backbones, where convolutions dominate) puts weights and crops in NHWC memory order.
+    ``compile`` wraps the network in ``torch.compile`` (minutes to start on a small CPU, see
+    ``benchmarks/pose_throughput.py``). ``refine`` is the sub-pixel decoding
+    (:func:`~wildpose.pose.codec.decode_heatmaps`): DARK by default (lower held-out RMSE and
+    frame-to-frame jitter than the quarter offset, ``benchmarks/openfield_fastpath.py``);
+    ``"quarter"`` is mmpose 0.x's default, with which the official CLAMP results were computed.
+    ``backend="onnxruntime"`` (CPU, fp32) runs the network exported to ONNX (``onnx_path``, or
+    exported once into the cache by :func:`~wildpose.export.runtime.cached_export`), with the
+    weights as they are now. The predictor sets the model's device and memory format in place.
     """
 
     def __init__(
@@ -50,20 +63,47 @@ class PosePredictor:
         precision: Precision = "fp16",
         padding: float = 1.25,
         cache_prompts: bool = True,
+        channels_last: bool | None = None,
+        compile: bool = False,
+        refine: Refine = "dark",
+        backend: Backend = "torch",
+        onnx_path: str | Path | None = None,
     ) -> None:
         self.device = resolve_device(device) if isinstance(device, str) else device
-        self.model = model.to(self.device).eval()
+        self.backend: Backend = backend
+        if backend == "onnxruntime" and self.device.type != "cpu":
+            raise ValueError("backend 'onnxruntime' runs on the CPU only (device='cpu')")
+        self.requested_precision: Precision = precision
+        self.precision: EffectivePrecision = (
+            "fp32" if backend == "onnxruntime" else resolve_precision(precision, self.device)
+        )
+        if channels_last is None:
+            channels_last = model.arch.backbone == "resnet"
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.model = model.to(self.device, memory_format=self.memory_format).eval()
+        self.network: Callable[..., torch.Tensor] = self.model
+        if backend == "onnxruntime":
+            from ..export.runtime import OnnxNetwork, cached_export
+
+            self.network = OnnxNetwork(onnx_path or cached_export(self.model))
+        elif compile:
+            self.network = torch.compile(self.model)
         self.mean = torch.tensor(mean, device=self.device).view(1, 3, 1, 1)
         self.std = torch.tensor(std, device=self.device).view(1, 3, 1, 1)
         self.flip_pairs = [tuple(p) for p in flip_pairs]
         self.flip_test = flip_test
-        self.precision: Precision = precision if self.device.type == "cuda" else "fp32"
         self.padding = padding
         self.cache_prompts = cache_prompts
+        self.refine: Refine = refine
         self._prompt_cache: tuple[tuple[int, ...], torch.Tensor] | None = None
         size = model.arch.image_size
         self.input_size = (size, size)
         self.heatmap_size = (model.arch.heatmap_size, model.arch.heatmap_size)
+
+    @property
+    def precision_used(self) -> EffectivePrecision:
+        """The autocast precision that runs (fp32, fp16 or bf16): what run records should say."""
+        return self.precision
 
     # -- prompts ---------------------------------------------------------------------------
     def _prompt_key(self) -> tuple[int, ...]:
@@ -74,7 +114,7 @@ class PosePredictor:
 
     @torch.no_grad()
     def prompt_embeddings(self) -> torch.Tensor:
-        """(K, D) text + prompt encoder output, cached until the weights change."""
+        """(K, D) text + prompt encoder output in fp32, cached until the weights change."""
         if not self.cache_prompts:
             return self.model.encode_prompts()
         key = self._prompt_key()
@@ -83,41 +123,37 @@ class PosePredictor:
         return self._prompt_cache[1]
 
     # -- inference -------------------------------------------------------------------------
-    def _autocast(self):
-        if self.precision == "fp32":
-            return nullcontext()
-        return torch.autocast(self.device.type, dtype=_DTYPES[self.precision])
-
     @torch.no_grad()
     def heatmaps(self, crops: torch.Tensor) -> torch.Tensor:
         """Normalised crops (N, 3, H, W) -> heatmaps (N, K, Hm, Wm) float32, flip test applied."""
-        prompts = self.prompt_embeddings() if self.cache_prompts else None
-        with self._autocast():
-            if self.flip_test:
-                both = self.model(torch.cat([crops, crops.flip(-1)]), prompts).float()
-                hm, hm_flip = both.chunk(2)
-                hm = 0.5 * (hm + shift_right(flip_back(hm_flip, self.flip_pairs)))
-            else:
-                hm = self.model(crops, prompts).float()
+        onnx = self.backend == "onnxruntime"  # its graph holds the prompts
+        prompts = self.prompt_embeddings() if self.cache_prompts and not onnx else None
+        x = torch.cat([crops, crops.flip(-1)]) if self.flip_test else crops
+        x = x.contiguous(memory_format=self.memory_format)
+        with autocast(self.device, self.precision):
+            hm = self.network(x, prompts).float()
+        if self.flip_test:
+            hm, hm_flip = hm.chunk(2)
+            hm = 0.5 * (hm + shift_right(flip_back(hm_flip, self.flip_pairs)))
         return hm
 
     @torch.no_grad()
     def predict_crops(self, crops: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Normalised crops (N, 3, H, W) -> xy (N, K, 2) crop px and score (N, K)."""
-        xy, score = decode_heatmaps(self.heatmaps(crops))
+        xy, score = decode_heatmaps(self.heatmaps(crops), self.refine)
         return heatmap_to_crop(xy, self.heatmap_size, self.input_size), score
 
     def prepare_frames(self, images: Sequence[np.ndarray] | np.ndarray) -> torch.Tensor:
-        """(F, H, W, 3) uint8 RGB frames -> (F, 3, H, W) float [0, 1] on the device.
+        """(F, H, W, 3) uint8 RGB frames -> the same uint8 tensor on the device.
 
-        Frames go through pinned memory with a non-blocking copy on CUDA.
+        Frames stay uint8 (a float copy of an 8K frame is ~400 MB): :meth:`predict` converts
+        only the crops. On CUDA they go through pinned memory with a non-blocking copy.
         """
         arr = images if isinstance(images, np.ndarray) else np.stack(list(images))
-        arr = np.ascontiguousarray(arr)
-        t = torch.from_numpy(arr)
+        t = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.uint8))
         if self.device.type == "cuda":
             t = t.pin_memory().to(self.device, non_blocking=True)
-        return t.permute(0, 3, 1, 2).float().div_(255.0)
+        return t
 
     @torch.no_grad()
     def predict(
@@ -129,9 +165,9 @@ class PosePredictor:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Keypoints in image px for N boxes over F frames of equal size.
 
-        ``frames`` (F, 3, H, W) float [0, 1] on the device (see :meth:`prepare_frames`);
-        ``boxes`` (N, 4) x1y1x2y2 image px; ``frame_index`` (N,) the frame of each box.
-        Returns xy (N, K, 2) float32 image px and score (N, K) float32.
+        ``frames`` (F, H, W, 3) uint8 on the device (see :meth:`prepare_frames`), or
+        (F, 3, H, W) float [0, 1]; ``boxes`` (N, 4) x1y1x2y2 image px; ``frame_index`` (N,) the
+        frame of each box. Returns xy (N, K, 2) float32 image px and score (N, K) float32.
 
         ``origin`` is the pixel convention of ``boxes`` and of the result: ``"corner"`` (the
         output contract: (0, 0) is the top-left corner of the top-left pixel, whose centre is
