@@ -26,7 +26,7 @@ from wildpose.batch import (
     run_log_files,
     run_log_path,
 )
-from wildpose.config import RunConfig, resolve_run_config
+from wildpose.config import PoseConfig, RunConfig, resolve_run_config
 from wildpose.errors import ConfigError
 from wildpose.synthetic import write_image_sequence, write_synthetic_video
 
@@ -220,7 +220,12 @@ DEFAULT_CONFIG_HASH_0_1 = "c4d2c4167dd017a649ffcf2cdd1c4f1038298f6da85b4933237ec
 
 
 def test_config_hash_is_stable_across_releases():
-    assert config_hash(RunConfig()) == DEFAULT_CONFIG_HASH_0_1
+    # 0.1's defaults spelled out: later keys at their 0.1 behaviour leave the hash as it was
+    as_0_1 = RunConfig().replace(precision="fp16", pose=PoseConfig(refine="quarter"))
+    assert config_hash(as_0_1) == DEFAULT_CONFIG_HASH_0_1
+    # 0.2's defaults (bf16 where the CPU has it, DARK decoding) change outputs: inputs are redone
+    assert config_hash(RunConfig()) != DEFAULT_CONFIG_HASH_0_1
+    assert config_hash(as_0_1.replace(offline=True)) == DEFAULT_CONFIG_HASH_0_1
 
 
 def _done_record(key: str, size: int, mtime_ns: int, **extra) -> dict:

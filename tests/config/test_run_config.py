@@ -31,7 +31,7 @@ def error(*overrides: str, preset: str | None = None, flags: dict | None = None)
 def test_defaults_are_todays() -> None:
     cfg = resolve_run_config(None, {}, [])
     assert cfg == RunConfig()
-    assert cfg.device == "auto" and cfg.precision == "fp16"
+    assert cfg.device == "auto" and cfg.precision == "auto" and cfg.pose.refine == "dark"
     assert (cfg.pose.batch_size, cfg.pose.padding, cfg.pose.flip_test) == (64, 1.25, True)
     assert (cfg.detector.conf, cfg.detector.max_det, cfg.detector.classes) == (0.25, 20, None)
     assert cfg.smooth.mode == "rts" and cfg.output.format == "parquet"
@@ -116,7 +116,7 @@ def test_lenient_where_yaml_is_ambiguous() -> None:
 
 def test_unknown_keys_list_the_known_ones() -> None:
     assert error("pose.foo=1") == (
-        "--set: unknown key 'pose.foo' (known: model, batch_size, flip_test, padding)"
+        "--set: unknown key 'pose.foo' (known: model, batch_size, flip_test, padding, refine)"
     )
     assert "unknown key 'bogus'" in error("bogus=1")
 
@@ -160,6 +160,7 @@ def test_to_dict_round_trip() -> None:
         "batch_size": 64,
         "flip_test": True,
         "padding": 1.25,
+        "refine": "dark",
     }
 
 

@@ -416,7 +416,11 @@ def test_quiet_keeps_the_summary_and_nothing_found_is_said(clip, tmp_path, capsy
     record = json.loads((out / "c.run.json").read_text())
     assert record["rows"] == 0 and record["detections"] in (0, None)  # None: not counted
     assert len(record["warnings"]) == 1 and record["warnings"][0] in err[0]
-    assert record["device"] == "cpu" and record["precision"] == "fp32"
+    # what ran, never fp16 on a CPU: bf16 where the CPU has fast bf16 (precision auto), else fp32
+    from wildpose.pose.precision import cpu_has_fast_bf16
+
+    want = "bf16" if cpu_has_fast_bf16() else "fp32"
+    assert record["device"] == "cpu" and record["precision"] == want
 
 
 # 6. configuration values: one line, exit 2, before any input is read

@@ -42,9 +42,16 @@ OUTPUT_NEUTRAL_KEYS = (
     "output.row_group_frames",
     "offline",
 )
-# Keys added after wildpose 0.1: left out of the hash while they hold their defaults, so that a
-# configuration 0.1 could express hashes as 0.1 recorded it and its run logs resume.
-ADDED_AFTER_0_1 = ("output.render_points", "output.report", "export")
+# Keys added after wildpose 0.1 and the value that behaves as 0.1 did: left out of the hash
+# while they hold that value, so that a configuration 0.1 could express hashes as 0.1 recorded
+# it and its run logs resume. (0.2's defaults precision=auto and pose.refine=dark change the
+# outputs, so runs with them redo 0.1's inputs.)
+ADDED_AFTER_0_1: dict[str, Any] = {
+    "output.render_points": "smoothed",
+    "output.report": False,
+    "export": "default",
+    "pose.refine": "quarter",
+}
 DONE, FAILED, SKIPPED = "done", "failed", "skipped"
 # Record fields and their types; the others are kept as they are.
 _INTEGER_FIELDS = ("size", "mtime_ns", "rows", "tracks", "frames", "frames_skipped", "files")
@@ -237,12 +244,15 @@ def config_hash(config: RunConfig) -> str:
     :data:`ADDED_AFTER_0_1` keys at their defaults)."""
     data = to_dict(config)
     default = to_dict(type(config)())
-    for key in OUTPUT_NEUTRAL_KEYS + ADDED_AFTER_0_1:
+    for key in (*OUTPUT_NEUTRAL_KEYS, *ADDED_AFTER_0_1):
         *parents, last = key.split(".")
         node, ref = data, default
         for p in parents:
             node, ref = node.get(p, {}), ref.get(p, {})
-        if key in OUTPUT_NEUTRAL_KEYS or node.get(last) == ref.get(last):
+        as_0_1 = ADDED_AFTER_0_1.get(key)
+        if as_0_1 == "default":
+            as_0_1 = ref.get(last)
+        if key in OUTPUT_NEUTRAL_KEYS or node.get(last) == as_0_1:
             node.pop(last, None)
     text = json.dumps(data, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()

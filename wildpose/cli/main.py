@@ -19,6 +19,7 @@ from ..errors import WildposeError, describe, one_line
 from .batch import batch_cmd
 from .detector import train_detector_cmd
 from .export import export_cmd
+from .export_model import export_model_cmd
 from .models import convert_cmd, info_cmd, models_cmd
 from .pull import pull_cmd
 from .report import report_cmd
@@ -47,6 +48,7 @@ for _command in (
     eval_cmd,
     train_detector_cmd,
     export_cmd,
+    export_model_cmd,
     report_cmd,
 ):
     cli.add_command(_command)

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
-PRECISIONS = ("fp32", "fp16", "bf16")
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 
 # track/batch flag name -> the run-config key it sets (None: the flag was not given)
 _FLAG_KEYS = {
@@ -76,7 +76,8 @@ def precision_option(default: str | None = None) -> Decorator:
         type=click.Choice(PRECISIONS),
         default=default,
         show_default=default is not None,
-        help="Autocast precision on CUDA (the CPU always runs fp32).",
+        help="Autocast precision. auto: bf16 on CPUs with fast bf16 (AMX, AVX512-BF16) and on "
+        "CUDA where supported, else fp16 on CUDA and fp32 on the CPU (fp16 on a CPU runs fp32).",
     )
 
 

@@ -67,7 +67,7 @@ def train_cmd(
 )
 @device_option("auto")
 @batch_size_option(64, "Crops per pose batch.")
-@precision_option("fp16")
+@precision_option("auto")
 @click.option(
     "--workers",
     default=2,

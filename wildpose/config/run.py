@@ -88,6 +88,9 @@ class PoseConfig(ConfigModel):
     batch_size: AtLeastOne = 64  # crops per forward pass
     flip_test: Bool = True
     padding: Positive = 1.25  # crop side / box side
+    # sub-pixel decoding of the heatmap peaks: DARK's Taylor refinement, or argmax + a quarter
+    # pixel towards the higher neighbour (mmpose's default, as the CLAMP paper evaluates)
+    refine: Literal["dark", "quarter"] = "dark"
 
 
 class TrackerConfig(ConfigModel):
@@ -163,12 +166,13 @@ class RunConfig(ConfigModel):
     """Everything one ``track``/``batch`` run is configured by.
 
     ``device``: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (whether it exists is checked when the
-    model is placed). ``precision``: CUDA autocast dtype (the CPU always runs fp32); ``auto``
-    leaves the choice to the predictor.
+    model is placed). ``precision``: the autocast dtype; ``auto``: bf16 on CPUs with fast bf16
+    (AMX or AVX512-BF16) and on CUDA devices that support it, fp16 on other CUDA devices, fp32
+    on other CPUs (``fp16`` on a CPU runs fp32).
     """
 
     device: Device = "auto"
-    precision: Literal["auto", "fp32", "fp16", "bf16"] = "fp16"
+    precision: Literal["auto", "fp32", "fp16", "bf16"] = "auto"
     # never download a missing model (also WILDPOSE_OFFLINE=1 or HF_HUB_OFFLINE=1)
     offline: Bool = False
     video: VideoConfig = VideoConfig()

@@ -56,7 +56,8 @@ class Stages:
             imgsz=d.imgsz,
             max_det=d.max_det,
             device=str(self.predictor.device),
-            half=self.predictor.precision == "fp16",
+            # ultralytics' half precision is fp16: used on CUDA whenever the pose model is not fp32
+            half=self.predictor.device.type == "cuda" and self.predictor.precision != "fp32",
         )
         self.smoother_params = smoother_params(self.config.smooth)
 
@@ -84,6 +85,7 @@ class Stages:
             device=config.device,
             precision=config.precision,
             padding=config.pose.padding,
+            refine=config.pose.refine,
         )
         stages = cls(config, loaded, predictor)
         # the installed file; the config keeps the name the user gave (run.json, resume hash)

@@ -15,6 +15,7 @@ from typing import Literal
 import numpy as np
 import torch
 
+from ..errors import ConfigError
 from .codec import Refine, decode_heatmaps, flip_back, heatmap_to_crop, shift_right
 from .crop import CropTransform, crop_images
 from .model import ClampPose
@@ -26,10 +27,24 @@ Backend = Literal["torch", "onnxruntime"]
 
 
 def resolve_device(device: str = "auto") -> torch.device:
-    """``auto`` -> the first CUDA device when available, else the CPU."""
+    """``auto`` -> the first CUDA device when available, else the CPU.
+
+    Raises ConfigError (one line, exit code 2) for a CUDA device this machine does not have,
+    before any model or input is touched.
+    """
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(
+                f"device {device!r}: CUDA is not available here (torch {torch.__version__}, "
+                f"built for CUDA {torch.version.cuda or 'none'}); use --device cpu or auto"
+            )
+        count = torch.cuda.device_count()
+        if dev.index is not None and dev.index >= count:
+            raise ConfigError(f"device {device!r}: this machine has {count} CUDA device(s)")
+    return dev
 
 
 class PosePredictor:

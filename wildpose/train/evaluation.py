@@ -65,7 +65,7 @@ def make_predictor(
     *,
     flip_test: bool = True,
     device: str | torch.device = "auto",
-    precision: Precision = "fp16",
+    precision: Precision = "auto",
 ) -> PosePredictor:
     """A predictor for ``model`` with the manifest's normalisation and flip pairs."""
     return PosePredictor(
@@ -255,7 +255,7 @@ def evaluate_model(
     flip_test: bool = True,
     batch_size: int = 64,
     device: str = "auto",
-    precision: Precision = "fp16",
+    precision: Precision = "auto",
     boxes: str = "gt",
     workers: int = 2,
     predictions_path: str | Path | None = None,
