@@ -128,3 +128,38 @@ def test_embedded_images_of_a_package_file(tmp_path):
     _, samples = load_sleap_labels(package)
     assert len(samples) == 2 and samples[0].image_path.parent == tmp_path / "labels.pkg.frames"
     assert cv2.imread(str(samples[0].image_path)).shape == (60, 80, 3)
+
+
+def test_wildpose_train_reads_a_sleap_recipe(tmp_path):
+    """``data.kind: sleap`` through the real command: the labels train a model whose prompts
+    are the readable node names."""
+    from click.testing import CliRunner
+    from synth import write_recipe
+
+    from wildpose.cli import cli
+    from wildpose.pose.checkpoint import load_checkpoint
+
+    labels = image_labels(tmp_path)
+    recipe = write_recipe(
+        tmp_path / "recipe.yaml",
+        {"kind": "sleap", "sleap_labels": str(labels)},
+        schedule={"epochs": 1, "warmup_iters": 1, "milestones": []},
+    )
+    work = tmp_path / "work"
+    res = CliRunner().invoke(cli, ["train", str(recipe), "--work-dir", str(work)])
+    assert res.exit_code == 0, res.output
+    ckpt = next(p for p in (work / "best.pt", work / "last.pt") if p.exists())
+    assert load_checkpoint(ckpt).manifest.keypoints == (
+        "nose",
+        "left ear",
+        "right ear",
+        "tail base",
+    )
+
+
+def test_a_sleap_recipe_needs_its_labels(tmp_path):
+    from wildpose.config.train import config_from_dict
+    from wildpose.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="data.sleap_labels"):
+        config_from_dict({"data": {"kind": "sleap"}})

@@ -91,7 +91,8 @@ class DataConfig(ConfigModel):
     """Which instances to train and validate on.
 
     ``kind: coco`` reads ``train_annotations`` (COCO keypoints JSON) with images under
-    ``train_images``; ``kind: dlc`` reads a DeepLabCut project folder. Validation uses
+    ``train_images``; ``kind: dlc`` reads a DeepLabCut project folder; ``kind: sleap`` a SLEAP
+    label file (``sleap_labels``, ``.slp``: its user-labelled instances). Validation uses
     ``val_annotations``/``val_images`` when given, else ``n_val`` images held out of the
     training data (chosen with ``split_seed``; 0 disables validation). Low-data recipes: keep
     only the categories named in ``species``, or whose supercategory (AP-10K: the family) is in
@@ -108,14 +109,16 @@ class DataConfig(ConfigModel):
         "val_annotations",
         "val_images",
         "dlc_project",
+        "sleap_labels",
     )
 
-    kind: Literal["coco", "dlc"] = "coco"
+    kind: Literal["coco", "dlc", "sleap"] = "coco"
     train_annotations: str | None = None
     train_images: str | None = None
     val_annotations: str | None = None
     val_images: str | None = None
     dlc_project: str | None = None
+    sleap_labels: str | None = None
     n_val: Count = 0
     split_seed: Int = 0
     species: Names | None = None
@@ -230,8 +233,10 @@ class TrainConfig(ConfigModel):
                     raise fail(f"data.{key}", "is needed for kind coco", None)
         if d.kind == "dlc" and d.dlc_project is None:
             raise fail("data.dlc_project", "is needed for kind dlc (the DeepLabCut project)", None)
-        if d.kind == "dlc" and d.val_annotations is not None:
-            why = "must be unset for kind dlc (it validates on n_val held-out frames)"
+        if d.kind == "sleap" and d.sleap_labels is None:
+            raise fail("data.sleap_labels", "is needed for kind sleap (a .slp file)", None)
+        if d.kind in ("dlc", "sleap") and d.val_annotations is not None:
+            why = f"must be unset for kind {d.kind} (it validates on n_val held-out frames)"
             raise fail("data.val_annotations", why, d.val_annotations)
         if (d.val_annotations is None) != (d.val_images is None):
             key = "val_images" if d.val_images is None else "val_annotations"

@@ -47,14 +47,17 @@ class RunData:
 
 def load_run_data(cfg: DataConfig) -> RunData:
     """Load, split and filter the data of a recipe (files are opened here, not at config load)."""
+    val: list[KeypointSample] = []
     if cfg.kind == "dlc":
         meta, samples = load_dlc_project(cfg.dlc_project, flip_pairs=cfg.flip_pairs)
-        val: list[KeypointSample] = []
+    elif cfg.kind == "sleap":
+        from .sleap import load_sleap_labels
+
+        meta, samples = load_sleap_labels(cfg.sleap_labels, flip_pairs=cfg.flip_pairs)
     else:
         meta, samples = load_coco_keypoints(
             cfg.train_annotations, cfg.train_images, flip_pairs=cfg.flip_pairs
         )
-        val = []
         if cfg.val_annotations is not None:
             val_meta, val = load_coco_keypoints(
                 cfg.val_annotations, cfg.val_images, flip_pairs=cfg.flip_pairs
