@@ -77,7 +77,7 @@ class BatchSummary:
 
 
 @dataclass(frozen=True)
-class _Prepared:
+class Prepared:
     """An input made ready in the lookahead thread: ``source`` for track_video, or ``error``."""
 
     item: BatchInput
@@ -124,9 +124,8 @@ def _run_locked(
     from tqdm import tqdm
 
     t0 = time.perf_counter()
-    ids = (stages.loaded.sha256, config_hash(stages.config))
+    ids = run_ids(stages)
     summary = BatchSummary(total=len(inputs), run_log=run_log_path(out, shard))
-    previous = latest_records(out) if resume else {}
     bar = tqdm(total=len(inputs), unit="input", disable=not progress, dynamic_ncols=True)
 
     def record(rec: dict[str, Any], sync: bool = True) -> None:
@@ -139,22 +138,60 @@ def _run_locked(
             on_record(rec)
 
     with RunLog(summary.run_log) as log, bar:
-        todo = []
-        for item in inputs:
-            old = previous.get(item.key)
-            if old and _unchanged_done(item, old, ids, out):
-                record({**old, "status": SKIPPED, "seconds": 0.0, **_stamp(shard)}, sync=False)
-            else:
-                todo.append(item)
+        skipped, todo = plan_inputs(inputs, out, ids, shard, resume)
+        for rec in skipped:
+            record(rec, sync=False)
         log.sync()
         remove_stale_partials(todo, out)  # of a killed run: the folder is ours now
         image_fps = stages.config.video.image_fps
-        with Prefetcher((_prepare(item, image_fps) for item in todo), 1) as ready:
+        with Prefetcher((prepare_input(item, image_fps) for item in todo), 1) as ready:
             for prep in ready:
                 bar.set_postfix_str(prep.item.key[-50:], refresh=True)
-                record(_run_one(prep, out, stages, ids, shard, debug))
+                record(track_input(prep, out, stages, ids, shard, debug))
     summary.seconds = time.perf_counter() - t0
     return summary
+
+
+def run_ids(stages: Stages) -> tuple[str, str]:
+    """(model sha256, config hash): what a done record must match to be skipped on resume."""
+    return stages.loaded.sha256, config_hash(stages.config)
+
+
+def plan_inputs(
+    inputs: Sequence[BatchInput],
+    out: Path,
+    ids: tuple[str, str],
+    shard: Shard | None,
+    resume: bool,
+) -> tuple[list[dict[str, Any]], list[BatchInput]]:
+    """The skipped records (inputs done and unchanged, with ``resume``) and the inputs to track.
+
+    Both engines decide with this, so a resumed run skips the same inputs whichever ran before.
+    """
+    previous = latest_records(out) if resume else {}
+    skipped: list[dict[str, Any]] = []
+    todo: list[BatchInput] = []
+    for item in inputs:
+        old = previous.get(item.key)
+        if old and _unchanged_done(item, old, ids, out):
+            skipped.append({**old, "status": SKIPPED, "seconds": 0.0, **_stamp(shard)})
+        else:
+            todo.append(item)
+    return skipped, todo
+
+
+def failed_record(
+    item: BatchInput, error: str, ids: tuple[str, str], shard: Shard | None, seconds: float
+) -> dict[str, Any]:
+    """The run log record of an input that failed outside :func:`track_input` (a dead worker)."""
+    try:
+        size, mtime_ns = item.stat()
+    except OSError:
+        size, mtime_ns = 0, 0
+    rec: dict[str, Any] = {"input": item.key, "status": FAILED, "error": display_text(error)}
+    rec.update(kind=item.kind, files=len(item.paths), size=size, mtime_ns=mtime_ns)
+    rec.update(seconds=round(seconds, 3), model_sha256=ids[0], config_hash=ids[1])
+    return {**rec, **_stamp(shard)}
 
 
 def _unchanged_done(item: BatchInput, old: dict[str, Any], ids: tuple[str, str], out: Path) -> bool:
@@ -173,23 +210,23 @@ def _stamp(shard: Shard | None) -> dict[str, Any]:
     }
 
 
-def _prepare(item: BatchInput, image_fps: float) -> _Prepared:
+def prepare_input(item: BatchInput, image_fps: float) -> Prepared:
     """Stat and probe one input (in the lookahead thread) and start reading it ahead."""
     try:
         size, mtime_ns = item.stat()
     except OSError as exc:
         cause = "broken link" if item.paths[0].is_symlink() else (exc.strerror or str(exc))
-        return _Prepared(item, "", error=display_text(f"{item.key}: cannot read ({cause})"))
+        return Prepared(item, "", error=display_text(f"{item.key}: cannot read ({cause})"))
     source: str | list[Path] = str(item.paths[0]) if item.kind == "video" else list(item.paths)
     try:
         probe(source, image_fps=image_fps)
     except ConfigError:
         raise
     except Exception as exc:  # noqa: BLE001 - recorded as this input's failure
-        return _Prepared(item, source, size, mtime_ns, _one_line(exc, source, item))
+        return Prepared(item, source, size, mtime_ns, _one_line(exc, source, item))
     for path in item.paths:
         _read_ahead(path)
-    return _Prepared(item, source, size, mtime_ns, None)
+    return Prepared(item, source, size, mtime_ns, None)
 
 
 def _read_ahead(path: Path) -> None:
@@ -220,8 +257,8 @@ def _one_line(exc: BaseException, source: str | list[Path], item: BatchInput) ->
     return display_text(text)
 
 
-def _run_one(
-    prep: _Prepared,
+def track_input(
+    prep: Prepared,
     out: Path,
     stages: Stages,
     ids: tuple[str, str],

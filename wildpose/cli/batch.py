@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -12,6 +12,7 @@ from ..batch import (
     DONE,
     FAILED,
     BatchInput,
+    BatchSummary,
     Discovery,
     Shard,
     discover,
@@ -24,6 +25,9 @@ from ..errors import ConfigError, describe
 from ..messages import display_path
 from .options import run_config_from_options, run_options
 from .outputs import check_output_folder
+
+if TYPE_CHECKING:
+    from ..config import RunConfig
 
 
 @click.command("batch")
@@ -55,6 +59,38 @@ from .outputs import check_output_folder
     help="Combine the shards' run logs into OUT/runlog.jsonl, report, and run nothing.",
 )
 @click.option("--dry-run", is_flag=True, help="List the inputs (of this shard) and run nothing.")
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="local: this process; ray: Ray actors, one per GPU (see docs/scale.md).",
+)
+@click.option(
+    "--address",
+    metavar="auto|HOST:PORT",
+    help="--engine ray: the Ray cluster to join. [default: start Ray on this machine]",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    help="--engine ray: actors to start. [default: one per GPU, else 2]",
+)
+@click.option(
+    "--worker-cpus",
+    type=click.FloatRange(min=0.01),
+    default=1.0,
+    show_default=True,
+    help="--engine ray: CPUs each actor reserves (and its torch threads).",
+)
+@click.option(
+    "--max-retries",
+    type=click.IntRange(min=0),
+    default=1,
+    show_default=True,
+    help="--engine ray: times an input is tried again when its worker dies; then it is "
+    "recorded failed.",
+)
 @run_options
 @click.pass_context
 def batch_cmd(
@@ -66,6 +102,11 @@ def batch_cmd(
     burst_gap: float,
     merge_shards: bool,
     dry_run: bool,
+    engine: str,
+    address: str | None,
+    workers: int | None,
+    worker_cpus: float,
+    max_retries: int,
     quiet: bool,
     **kw: Any,
 ) -> None:
@@ -103,11 +144,13 @@ def batch_cmd(
     from ..pipeline import Stages
 
     debug = bool((ctx.find_root().obj or {}).get("debug"))
-    stages = Stages.build(cfg)  # model and configuration errors exit 2 before OUT is made
+    run_kw: dict[str, Any] = dict(resume=resume, shard=part, progress=not quiet, debug=debug)
     try:
-        summary = run_batch(  # takes the output folder's lock (a second run exits 2)
-            inputs, out, stages, resume=resume, shard=part, progress=not quiet, debug=debug
-        )
+        if engine == "ray":
+            summary = _run_ray(inputs, out, cfg, address, workers, worker_cpus, max_retries, run_kw)
+        else:
+            stages = Stages.build(cfg)  # model and configuration errors exit 2 before OUT is made
+            summary = run_batch(inputs, out, stages, **run_kw)  # takes the output folder's lock
     except OSError as e:  # the run log or the lock cannot be written (full disk): stop here
         if debug:
             raise
@@ -120,6 +163,30 @@ def batch_cmd(
         raise SystemExit(1) from None
     click.echo(summary.line())
     raise SystemExit(summary.exit_code)
+
+
+def _run_ray(
+    inputs: list[BatchInput],
+    out: Path,
+    cfg: RunConfig,
+    address: str | None,
+    workers: int | None,
+    worker_cpus: float,
+    max_retries: int,
+    run_kw: dict[str, Any],
+) -> BatchSummary:
+    """The batch on Ray; the driver builds the stages on the CPU only to check the model and
+    config (exit 2 before OUT is made) and to stamp the records; the workers build their own."""
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        raise ConfigError("--engine ray needs Ray: pip install 'wildpose[ray]'") from None
+    from ..batch.ray_engine import RayOptions, run_batch_ray
+    from ..pipeline import Stages
+
+    stages = Stages.build(cfg.model_copy(update={"device": "cpu"}))
+    opts = RayOptions(address, workers, worker_cpus, max_attempts=max_retries + 1)
+    return run_batch_ray(inputs, out, stages, cfg, opts, **run_kw)
 
 
 def _describe(found: Discovery, inputs: list[BatchInput], part: Shard | None) -> str:
