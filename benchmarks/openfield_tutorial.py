@@ -40,8 +40,12 @@ def run(args: list[str], log: Path) -> float:
     """Run ``wildpose ARGS`` (as ``python -m wildpose``); returns seconds; raises on failure."""
     t0 = time.perf_counter()
     with open(log, "w") as f:
-        proc = subprocess.run([sys.executable, "-m", "wildpose", *args], stdout=f,
-                              stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        proc = subprocess.run(
+            [sys.executable, "-m", "wildpose", *args],
+            stdout=f,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
     if proc.returncode != 0:
         tail = log.read_text()[-2000:]
         raise SystemExit(f"wildpose {' '.join(args[:2])} failed (exit {proc.returncode}):\n{tail}")
@@ -60,9 +64,13 @@ def pose_figures(work: Path) -> dict:
         elif rec["event"] == "epoch":
             epochs.append(rec)
     best = max(vals, key=lambda r: r.get("PCK@0.1", -1)) if vals else None
-    return {"val_best": best, "val_last": vals[-1] if vals else None, "baseline": baseline,
-            "loss_first_epoch": epochs[0].get("loss") if epochs else None,
-            "loss_last_epoch": epochs[-1].get("loss") if epochs else None}
+    return {
+        "val_best": best,
+        "val_last": vals[-1] if vals else None,
+        "baseline": baseline,
+        "loss_first_epoch": epochs[0].get("loss") if epochs else None,
+        "loss_last_epoch": epochs[-1].get("loss") if epochs else None,
+    }
 
 
 def track_figures(table: Path, n_frames: int) -> dict:
@@ -71,9 +79,13 @@ def track_figures(table: Path, n_frames: int) -> dict:
     df = pd.read_parquet(table)
     frames_detected = df.frame.nunique()
     snout = df[df.keypoint == "snout"].sort_values("frame")
-    out = {"rows": len(df), "frames_in_video": n_frames, "frames_with_detection": frames_detected,
-           "fraction_frames_detected": frames_detected / n_frames,
-           "distinct_track_ids": int(df.track_id.nunique())}
+    out = {
+        "rows": len(df),
+        "frames_in_video": n_frames,
+        "frames_with_detection": frames_detected,
+        "fraction_frames_detected": frames_detected / n_frames,
+        "distinct_track_ids": int(df.track_id.nunique()),
+    }
     for kind, cols in (("raw", ["x", "y"]), ("smoothed", ["x_smooth", "y_smooth"])):
         steps = []
         for _, tr in snout.groupby("track_id"):
@@ -110,8 +122,14 @@ def pictures(track_dir: Path, stem: str, out_dir: Path) -> dict:
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), gridspec_kw={"width_ratios": [1.1, 1]})
     axes[0].plot(seg.x, seg.y, ".", ms=2, color="0.6", label="raw")
     axes[0].plot(seg.x_smooth, seg.y_smooth, "-", lw=1, color="C3", label="smoothed (RTS)")
-    axes[0].set(xlim=(0, run["width"]), ylim=(run["height"], 0), aspect="equal",
-                xlabel="x (px)", ylabel="y (px)", title="snout in the arena, first 10 s")
+    axes[0].set(
+        xlim=(0, run["width"]),
+        ylim=(run["height"], 0),
+        aspect="equal",
+        xlabel="x (px)",
+        ylabel="y (px)",
+        title="snout in the arena, first 10 s",
+    )
     axes[0].legend(loc="lower right")
     axes[1].plot(seg.time_s, seg.x, ".", ms=2, color="0.6", label="raw x")
     axes[1].plot(seg.time_s, seg.x_smooth, "-", lw=1, color="C3", label="smoothed x")
@@ -137,13 +155,40 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     video = args.data / "videos" / "m3v1mp4.mp4"
     times = {}
-    det_args = ["train-detector", str(args.data), "-o", str(work / "detector"), "--val", "16",
-                "--seed", "0"]
-    pose_args = ["train", str(CONFIG), "--work-dir", str(work / "pose"),
-                 "--set", f"data.dlc_project={args.data.resolve()}"]
-    track_args = ["track", str(video), "-o", str(work / "track"), "--detector",
-                  str(work / "detector" / "best.pt"), "--pose", str(work / "pose" / "best.pt"),
-                  "--pipeline", "lab-arena", "--device", "cpu", "--render", "-q"]
+    det_args = [
+        "train-detector",
+        str(args.data),
+        "-o",
+        str(work / "detector"),
+        "--val",
+        "16",
+        "--seed",
+        "0",
+    ]
+    pose_args = [
+        "train",
+        str(CONFIG),
+        "--work-dir",
+        str(work / "pose"),
+        "--set",
+        f"data.dlc_project={args.data.resolve()}",
+    ]
+    track_args = [
+        "track",
+        str(video),
+        "-o",
+        str(work / "track"),
+        "--detector",
+        str(work / "detector" / "best.pt"),
+        "--pose",
+        str(work / "pose" / "best.pt"),
+        "--pipeline",
+        "lab-arena",
+        "--device",
+        "cpu",
+        "--render",
+        "-q",
+    ]
     if args.quick:
         det_args += ["--epochs", "2"]
         pose_args += ["--set", "schedule.epochs=2", "--set", "eval.every=1"]
@@ -153,14 +198,16 @@ def main() -> None:
     times["track_s"] = run(track_args, work / "track.log")
     run_json = json.loads((work / "track" / "m3v1mp4.run.json").read_text())
     result = {
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                    "python": platform.python_version()},
+        "machine": {
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+        },
         "quick": args.quick,
         "seconds": times,
         "detector": json.loads((work / "detector" / "train-detector.json").read_text()),
         "pose": pose_figures(work / "pose"),
-        "track": track_figures(work / "track" / "m3v1mp4.tracks.parquet",
-                               run_json["frames_read"]),
+        "track": track_figures(work / "track" / "m3v1mp4.tracks.parquet", run_json["frames_read"]),
         "track_run": {k: run_json[k] for k in ("frames_read", "frames_per_s", "timings_s")},
         "pictures": pictures(work / "track", "m3v1mp4", work),
     }
