@@ -47,10 +47,8 @@ end), ``workloads`` (per workload: decode, pose, e2e records and the ratio), ``r
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -67,16 +65,18 @@ import numpy as np
 import torch
 
 import wildpose.pipeline.stages as pipeline_stages
-from wildpose import __version__
+from wildpose import atomic
 from wildpose.config import RunConfig, resolve_run_config
 from wildpose.errors import ModelError
 from wildpose.pipeline import Stages, track_video
 from wildpose.pose.checkpoint import load_model
-from wildpose.pose.predictor import PosePredictor
 from wildpose.smooth import TrackSmoother
 from wildpose.synthetic import write_synthetic_video
 from wildpose.types import Frame
 from wildpose.video import open_video
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import machine_info  # noqa: E402  (the benchmarks' shared header)
 
 REPO = Path(__file__).resolve().parents[1]
 REAL_VIDEO = REPO / ".." / "shared" / "data" / "dlc-openfield" / "videos" / "m3v1mp4.mp4"
@@ -138,48 +138,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def machine_info(args: argparse.Namespace) -> dict[str, Any]:
-    info: dict[str, Any] = {
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "wildpose_version": __version__,
-        "torch_version": torch.__version__,
-        "python_version": platform.python_version(),
-        "platform": platform.platform(),
-        "cpu_model": cpu_model(),
-        "cpu_count": os.cpu_count(),
-        "cores_available": len(os.sched_getaffinity(0)),
-        "torch_threads": torch.get_num_threads(),
-        "device": args.device,
-        "device_name": cpu_model(),
-        "loadavg_start": [round(x, 2) for x in os.getloadavg()],
-        "settings": {
-            k: getattr(args, k)
-            for k in ("pose", "random_weights", "precision", "frames", "rss_frames", "repeats")
-        }
-        | {"overrides": args.overrides},
-    }
-    if args.device == "cuda":
-        info["device_name"] = torch.cuda.get_device_name(0)
-        info["cuda_version"] = torch.version.cuda
+def run_header(args: argparse.Namespace) -> dict[str, Any]:
+    """The benchmarks' shared machine header plus this run's settings."""
+    info = machine_info(torch.device(args.device if args.device != "cuda" else "cuda:0"))
+    info["settings"] = {
+        k: getattr(args, k)
+        for k in ("pose", "random_weights", "precision", "frames", "rss_frames", "repeats")
+    } | {"overrides": args.overrides}
     return info
 
 
 def write_json(obj: dict[str, Any], path: Path) -> None:
-    """Write to a temporary name in the same folder, then rename over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_text(json.dumps(obj, indent=2) + "\n")
-    os.replace(tmp, path)
+    """Write the results atomically (wildpose's one writer)."""
+    atomic.write_json(path, obj)
 
 
 # --------------------------------------------------------------------------------------------
@@ -208,18 +179,7 @@ def build_stages(cfg: RunConfig, random_weights: bool) -> tuple[Stages, str]:
         except ModelError as e:
             log(f"{e}; using random weights")
     loaded = load_model(cfg.pose.model, random_weights=True)
-    m = loaded.manifest
-    predictor = PosePredictor(
-        loaded.model,
-        mean=m.mean,
-        std=m.std,
-        flip_pairs=m.flip_pairs,
-        flip_test=cfg.pose.flip_test,
-        device=cfg.device,
-        precision=cfg.precision,
-        padding=cfg.pose.padding,
-    )
-    return Stages(cfg, loaded, predictor), "random"
+    return Stages.around(cfg, loaded), "random"
 
 
 def synthetic_workload(
@@ -576,7 +536,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     if args.child:
         return child_main(args)
-    header = machine_info(args)
+    header = run_header(args)
     log(
         f"{header['device_name']}, {torch.get_num_threads()} threads, "
         f"load {header['loadavg_start']}"

@@ -30,13 +30,6 @@ from .runlog import (
 )
 from .shards import Shard
 
-# SHIM: the names before "manifest" became "run log"; removed at integration.
-ManifestLog = RunLog
-read_manifest = read_run_log
-manifest_files = run_log_files
-manifest_path = run_log_path
-merge_manifests = merge_run_logs
-
 __all__ = [
     "DEFAULT_BURST_GAP_S",
     "DONE",

@@ -13,7 +13,6 @@ times in all, then recorded failed. Ray docs: https://docs.ray.io/en/latest/ray-
 from __future__ import annotations
 
 import logging
-import sys
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -26,8 +25,7 @@ from wildpose.errors import ConfigError
 from .discover import BatchInput
 from .lock import lock_output
 from .partials import remove_stale_partials
-from .run import BatchSummary, failed_record, plan_inputs, run_ids
-from .runlog import DONE, FAILED, RunLog, run_log_path
+from .run import BatchSummary, failed_record, run_ids, run_logged
 from .shards import Shard
 
 if TYPE_CHECKING:
@@ -111,36 +109,12 @@ def _run_locked(
     debug: bool,
     on_record: Callable[[dict[str, Any]], None] | None,
 ) -> BatchSummary:
-    from tqdm import tqdm
-
-    t0 = time.perf_counter()
     ids = run_ids(stages)
-    summary = BatchSummary(total=len(inputs), run_log=run_log_path(out, shard))
-    bar = tqdm(total=len(inputs), unit="input", disable=not progress, dynamic_ncols=True)
-    frames = [0]
 
-    def record(rec: dict[str, Any], sync: bool = True) -> None:
-        log.append(rec, sync=sync)
-        summary.add(rec)
-        frames[0] += int(rec.get("frames") or 0) if rec["status"] == DONE else 0
-        rate = frames[0] / max(time.perf_counter() - t0, 1e-9)
-        bar.set_postfix_str(f"{summary.failed} failed, {rate:.1f} frames/s", refresh=False)
-        bar.update(1)
-        if rec["status"] == FAILED:
-            tqdm.write(f"wildpose: error: {rec['error']}", file=sys.stderr)
-        if on_record:
-            on_record(rec)
+    def track_all(todo: list[BatchInput], record: Callable[[dict], None], bar: Any) -> None:
+        _Scheduler(out, config, options, ids, shard, debug).run(todo, record)
 
-    with RunLog(summary.run_log) as log, bar:
-        skipped, todo = plan_inputs(inputs, out, ids, shard, resume)
-        for rec in skipped:
-            record(rec, sync=False)
-        log.sync()
-        remove_stale_partials(todo, out)  # of a killed run: the folder is ours now
-        if todo:
-            _Scheduler(out, config, options, ids, shard, debug).run(todo, record)
-    summary.seconds = time.perf_counter() - t0
-    return summary
+    return run_logged(inputs, out, ids, shard, resume, progress, on_record, track_all)
 
 
 class _Scheduler:

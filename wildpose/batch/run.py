@@ -121,16 +121,51 @@ def _run_locked(
     debug: bool,
     on_record: Callable[[dict[str, Any]], None] | None,
 ) -> BatchSummary:
+    ids = run_ids(stages)
+    image_fps = stages.config.video.image_fps
+
+    def track_all(todo: list[BatchInput], record: Record, bar: Any) -> None:
+        with Prefetcher((prepare_input(item, image_fps) for item in todo), 1) as ready:
+            for prep in ready:
+                bar.set_postfix_str(prep.item.key[-50:], refresh=True)
+                record(track_input(prep, out, stages, ids, shard, debug))
+
+    return run_logged(inputs, out, ids, shard, resume, progress, on_record, track_all)
+
+
+Record = Callable[[dict[str, Any]], None]
+
+
+def run_logged(
+    inputs: Sequence[BatchInput],
+    out: Path,
+    ids: tuple[str, str],
+    shard: Shard | None,
+    resume: bool,
+    progress: bool,
+    on_record: Record | None,
+    track_all: Callable[[list[BatchInput], Record, Any], None],
+) -> BatchSummary:
+    """The part of a run both engines share: the run log (written here only), the resume
+    decision, the progress bar (inputs, failures, frames/s) and the summary.
+
+    ``track_all(todo, record, bar)`` tracks the inputs to do and calls ``record`` with each
+    input's record as it finishes (in any order).
+    """
     from tqdm import tqdm
 
     t0 = time.perf_counter()
-    ids = run_ids(stages)
     summary = BatchSummary(total=len(inputs), run_log=run_log_path(out, shard))
     bar = tqdm(total=len(inputs), unit="input", disable=not progress, dynamic_ncols=True)
+    frames = 0
 
     def record(rec: dict[str, Any], sync: bool = True) -> None:
+        nonlocal frames
         log.append(rec, sync=sync)
         summary.add(rec)
+        frames += int(rec.get("frames") or 0) if rec["status"] == DONE else 0
+        rate = frames / max(time.perf_counter() - t0, 1e-9)
+        bar.set_postfix_str(f"{summary.failed} failed, {rate:.1f} frames/s", refresh=False)
         bar.update(1)
         if rec["status"] == FAILED:
             tqdm.write(f"wildpose: error: {rec['error']}", file=sys.stderr)
@@ -143,11 +178,8 @@ def _run_locked(
             record(rec, sync=False)
         log.sync()
         remove_stale_partials(todo, out)  # of a killed run: the folder is ours now
-        image_fps = stages.config.video.image_fps
-        with Prefetcher((prepare_input(item, image_fps) for item in todo), 1) as ready:
-            for prep in ready:
-                bar.set_postfix_str(prep.item.key[-50:], refresh=True)
-                record(track_input(prep, out, stages, ids, shard, debug))
+        if todo:
+            track_all(todo, record, bar)
     summary.seconds = time.perf_counter() - t0
     return summary
 

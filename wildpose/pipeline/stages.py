@@ -74,7 +74,17 @@ class Stages:
         offline = config.offline  # the environment (WILDPOSE_OFFLINE...) is checked by the hub
         pose = ensure_model(config.pose.model, kind="pose", offline=offline)
         detector = ensure_model(config.detector.model, kind="detector", offline=offline)
-        loaded = load_model(pose)
+        stages = cls.around(config, load_model(pose))
+        # the installed file; the config keeps the name the user gave (run.json, resume hash)
+        stages.detector_options = replace(stages.detector_options, model=detector)
+        if not stages.detector_options.per_input:
+            stages.detector_for("")
+        return stages
+
+    @classmethod
+    def around(cls, config: RunConfig, loaded: LoadedModel) -> Stages:
+        """Stages around an already loaded model (benchmarks: random weights): the predictor
+        as ``config`` sets it; the network detector is built on first use."""
         m = loaded.manifest
         predictor = PosePredictor(
             loaded.model,
@@ -87,12 +97,7 @@ class Stages:
             padding=config.pose.padding,
             refine=config.pose.refine,
         )
-        stages = cls(config, loaded, predictor)
-        # the installed file; the config keeps the name the user gave (run.json, resume hash)
-        stages.detector_options = replace(stages.detector_options, model=detector)
-        if not stages.detector_options.per_input:
-            stages.detector_for("")
-        return stages
+        return cls(config, loaded, predictor)
 
     @property
     def num_keypoints(self) -> int:
