@@ -20,13 +20,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from types import TracebackType
 from typing import Literal
 
 import cv2
 import numpy as np
 
 from wildpose.atomic import commit, temp_path
+from wildpose.output.sink import Sink
 from wildpose.types import TrackedPoses
 
 PointsMode = Literal["smoothed", "raw", "both"]
@@ -287,7 +287,7 @@ class PoseDrawer:
         return min(corners, key=overlap)
 
 
-class AnnotatedVideoWriter:
+class AnnotatedVideoWriter(Sink):
     """Draws tracked poses on frames (:class:`PoseDrawer`) and encodes them to an H.264
     (yuv420p) MP4 with PyAV.
 
@@ -392,17 +392,3 @@ class AnnotatedVideoWriter:
         with contextlib.suppress(Exception):
             self._container.close()
         self._tmp.unlink(missing_ok=True)
-
-    def __enter__(self) -> AnnotatedVideoWriter:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc_type is not None:
-            self.abort()
-        elif self._open:
-            self.close()

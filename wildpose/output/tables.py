@@ -17,7 +17,6 @@ import contextlib
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any, BinaryIO, Literal
 
 import numpy as np
@@ -28,6 +27,7 @@ import pyarrow.parquet as pq
 
 from wildpose import __version__
 from wildpose.atomic import AtomicGroup, commit, json_default, temp_path
+from wildpose.output.sink import Sink
 from wildpose.types import TrackedPoses
 
 TableFormat = Literal["parquet", "csv"]
@@ -148,7 +148,7 @@ def _smooth_var(f: TrackedPoses) -> np.ndarray:
     return f.var_smooth.astype(np.float32, copy=False)
 
 
-class TrackTableWriter:
+class TrackTableWriter(Sink):
     """Streams the track table of one input to ``OUT/STEM.tracks.parquet`` and/or ``.csv``.
 
     Rows are buffered until ``row_group_frames`` frames have been passed to :meth:`write`, then
@@ -270,17 +270,3 @@ class TrackTableWriter:
                 closing.callback(csv.close)
             if parquet is not None:
                 closing.callback(parquet.close)
-
-    def __enter__(self) -> TrackTableWriter:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc_type is not None:
-            self.abort()
-        elif self._open:
-            self.close()
