@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import os
+import random
 
 import pytest
 
@@ -11,7 +11,7 @@ from wildpose.atomic import is_partial
 from wildpose.errors import ModelError
 from wildpose.hub.download import download, is_offline, mirror_url
 
-DATA = os.urandom(3 * (1 << 20) + 12345)  # a few read chunks, not a multiple of one
+DATA = random.Random(20261201).randbytes(3 * (1 << 20) + 12345)  # fixed bytes: a few read chunks
 SHA = hashlib.sha256(DATA).hexdigest()
 
 
@@ -75,7 +75,7 @@ def test_a_stale_partial_is_replaced_by_a_whole_download(server, tmp_path):
 
 
 def test_sha256_mismatch_is_refused(server, tmp_path):
-    server.files["w.pt"] = DATA[:-1] + b"\x00"
+    server.files["w.pt"] = DATA[:-1] + bytes([DATA[-1] ^ 0xFF])  # always differs
     dst = tmp_path / "w.pt"
     with pytest.raises(ModelError, match="sha256 mismatch") as e:
         download(f"{server.url}/w.pt", dst, sha256=SHA, progress=False)
