@@ -86,8 +86,13 @@ def test_batched_crops_equal_cv2_warp():
         assert np.median(inner) < 0.5 and np.percentile(inner, 95) < 2.0
 
 
-def test_uint8_frames_crop_like_float_frames():
-    """Crops cut from uint8 (F, H, W, 3) frames equal those from the float frames / 255."""
+@pytest.mark.parametrize("sampler, atol", [("torch", 1e-5), ("auto", 1 / 255)])
+def test_uint8_frames_crop_like_float_frames(sampler, atol):
+    """Crops cut from uint8 (F, H, W, 3) frames equal those from the float frames / 255.
+
+    ``auto`` on the CPU is cv2.warpAffine, whose crop pixels are uint8 (fixed-point
+    weights, rounded to 1/255).
+    """
     rng = np.random.default_rng(2)
     frames = rng.integers(0, 256, size=(2, 60, 80, 3), dtype=np.uint8)
     boxes = np.array([[10, 5, 50, 45], [30, 20, 79, 59], [-10, -10, 30, 30]], np.float32)
@@ -95,8 +100,16 @@ def test_uint8_frames_crop_like_float_frames():
     tf = CropTransform.from_boxes(boxes, (32, 24))
     as_float = torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 255
     want = crop_images(as_float, index, tf)
-    got = crop_images(torch.from_numpy(frames), index, tf)
+    got = crop_images(torch.from_numpy(frames), index, tf, sampler=sampler)
     assert got.dtype == torch.float32 and got.shape == want.shape == (3, 3, 24, 32)
-    torch.testing.assert_close(got, want, rtol=0, atol=1e-5)
+    assert got.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(got, want, rtol=0, atol=atol)
     empty = CropTransform.from_boxes(np.zeros((0, 4), np.float32), (32, 24))
     assert crop_images(torch.from_numpy(frames), index[:0], empty).shape == (0, 3, 24, 32)
+
+
+def test_unknown_sampler_is_refused():
+    tf = CropTransform.from_boxes(np.array([[0, 0, 8, 8]], np.float32), (8, 8))
+    with pytest.raises(ValueError, match="sampler 'fast'"):
+        crop_images(torch.zeros((1, 8, 8, 3), dtype=torch.uint8), torch.tensor([0]), tf,
+                    sampler="fast")  # type: ignore[arg-type]  # fmt: skip

@@ -105,8 +105,9 @@ def test_frames_stay_uint8_and_float_frames_give_the_same_keypoints(predictor):
     xy, score = predictor.predict(frames, boxes, np.array([0, 1]))
     as_float = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255
     xy_f, score_f = predictor.predict(as_float, boxes, np.array([0, 1]))
-    np.testing.assert_allclose(xy, xy_f, atol=1e-3)
-    np.testing.assert_allclose(score, score_f, atol=1e-5)
+    # uint8 CPU frames are cut by cv2.warpAffine into uint8 crops (pixels within 1/255)
+    np.testing.assert_allclose(xy, xy_f, atol=0.05)
+    np.testing.assert_allclose(score, score_f, atol=1e-3)
 
 
 def test_channels_last_and_dark_options(tiny_model):

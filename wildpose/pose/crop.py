@@ -11,7 +11,9 @@ Conventions (mmpose 0.x, which the official CLAMP weights were trained with):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -125,10 +127,15 @@ class CropTransform:
         return apply_affine(m, np.asarray(points, dtype=np.float64)).astype(np.float32)
 
 
+UINT8_SAMPLERS = ("auto", "cv2", "torch")
+
+
 def crop_images(
     images: torch.Tensor,
     image_index: torch.Tensor,
     transform: CropTransform,
+    *,
+    sampler: Literal["auto", "cv2", "torch"] = "auto",
 ) -> torch.Tensor:
     """Cut N crops out of a stack of frames in one batched bilinear resample.
 
@@ -138,6 +145,11 @@ def crop_images(
     frames, in [0, 1] for uint8 frames (only the crops' pixels are converted, never a whole
     frame; the result has channels-last strides). Pixel centres follow cv2: crop pixel (i, j)
     samples the image at ``inverse_affine @ (j, i, 1)``.
+
+    uint8 frames on the CPU are warped by ``cv2.warpAffine`` (``sampler="auto"`` or ``"cv2"``):
+    the mmpose/official CLAMP crop, ~15x faster than a gather in torch, with uint8 crop pixels
+    (within 1/255 of the float resample). On other devices, or with ``sampler="torch"``, a
+    batched bilinear gather in torch computes them in float32.
     """
     n = len(transform)
     out_w, out_h = transform.size
@@ -146,6 +158,10 @@ def crop_images(
         c = images.shape[-1] if uint8 else images.shape[1]
         dtype = torch.float32 if uint8 else images.dtype
         return images.new_zeros((0, c, out_h, out_w), dtype=dtype)
+    if sampler not in UINT8_SAMPLERS:
+        raise ValueError(f"sampler {sampler!r}: expected one of {', '.join(UINT8_SAMPLERS)}")
+    if uint8 and images.device.type == "cpu" and sampler != "torch":
+        return _warp_cv2(images, image_index, transform)
     inv = torch.as_tensor(transform.matrix(inverse=True), dtype=torch.float64)
     ys, xs = torch.meshgrid(
         torch.arange(out_h, dtype=torch.float64),
@@ -164,6 +180,24 @@ def crop_images(
     grid = grid.to(device=images.device, dtype=images.dtype)
     frames = images.index_select(0, image_index.to(images.device))
     return F.grid_sample(frames, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+
+
+def _warp_cv2(
+    images: torch.Tensor, image_index: torch.Tensor, transform: CropTransform
+) -> torch.Tensor:
+    """``cv2.warpAffine`` crops of (F, H, W, C) uint8 CPU frames -> (N, C, h, w) float32 [0, 1].
+
+    Bilinear with a constant zero border, as :func:`crop_images` documents; the result has
+    channels-last strides.
+    """
+    frames = np.ascontiguousarray(images.numpy())
+    index = image_index.cpu().numpy()
+    w, h = transform.size
+    out = np.empty((len(transform), h, w, frames.shape[-1]), np.uint8)
+    for i, m in enumerate(transform.matrix()):
+        cv2.warpAffine(frames[index[i]], m, (w, h), dst=out[i], flags=cv2.INTER_LINEAR,
+                       borderMode=cv2.BORDER_CONSTANT, borderValue=0)  # fmt: skip
+    return torch.from_numpy(out).permute(0, 3, 1, 2).float().mul_(1.0 / 255.0)
 
 
 def _sample_uint8(
