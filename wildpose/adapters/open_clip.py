@@ -15,6 +15,8 @@ What is fragile:
   :func:`mlp_branch` (the names in :data:`BLOCK_READS`), so drop-path can wrap each branch.
 - The text side builds ``Transformer(width, layers, heads, act_layer=QuickGELU)`` and feeds it
   batch-first (N, L, D) sequences with ``attn_mask``; open_clip before 2.26 was sequence-first.
+- Inference folds BatchNorm into the convolutions named in :data:`CONV_BN_PAIRS` of
+  ``ModifiedResNet`` (stem) and ``Bottleneck``, relying on their forward order.
 - The towers' parameter names are CLIP's ``visual.*`` names, which are also the official CLAMP
   ``backbone.*`` names that checkpoint conversion and CLIP initialisation map.
 """
@@ -26,7 +28,7 @@ from collections.abc import Sequence
 import open_clip
 import torch
 import torch.nn.functional as F
-from open_clip.modified_resnet import ModifiedResNet
+from open_clip.modified_resnet import Bottleneck, ModifiedResNet
 from open_clip.transformer import LayerNorm, QuickGELU, Transformer, VisionTransformer
 from torch import nn
 
@@ -34,6 +36,8 @@ __all__ = [
     "ATTNPOOL_READS",
     "BLOCK_READS",
     "CONTEXT_LENGTH",
+    "CONV_BN_PAIRS",
+    "Bottleneck",
     "RESNET_READS",
     "TESTED_VERSIONS",
     "VIT_READS",
@@ -59,6 +63,9 @@ VIT_READS = (
     "conv1", "class_embedding", "positional_embedding", "ln_pre", "transformer", "ln_post", "proj"
 )  # fmt: skip
 BLOCK_READS = ("ln_1", "attention", "ls_1", "ln_2", "mlp", "ls_2")
+# ModifiedResNet's stem and each Bottleneck apply ``bnN`` directly to ``convN``'s output, which
+# is what lets :func:`wildpose.pose.fold.fold_batchnorm` fold them (checked by its test).
+CONV_BN_PAIRS = (("conv1", "bn1"), ("conv2", "bn2"), ("conv3", "bn3"))
 
 
 def tokenize(texts: Sequence[str], context_length: int = CONTEXT_LENGTH) -> torch.Tensor:
