@@ -66,6 +66,7 @@ class TruthPredictor:
 
     device = torch.device("cpu")
     precision = "fp32"
+    backend = "torch"
 
     def __init__(self, truth: SyntheticTruth, video: Path, noise_px: float = 0.0) -> None:
         self.truth, self.noise_px = truth, noise_px

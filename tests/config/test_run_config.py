@@ -116,7 +116,7 @@ def test_lenient_where_yaml_is_ambiguous() -> None:
 
 def test_unknown_keys_list_the_known_ones() -> None:
     assert error("pose.foo=1") == (
-        "--set: unknown key 'pose.foo' (known: model, batch_size, flip_test, padding, refine)"
+        "--set: unknown key 'pose.foo' (known: model, batch_size, flip_test, padding, refine, backend)"
     )
     assert "unknown key 'bogus'" in error("bogus=1")
 
@@ -161,6 +161,7 @@ def test_to_dict_round_trip() -> None:
         "flip_test": True,
         "padding": 1.25,
         "refine": "dark",
+        "backend": "torch",
     }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ ort = pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
 
 from wildpose.cli.export_model import export_model_cmd  # noqa: E402
+from wildpose.errors import ConfigError  # noqa: E402
 from wildpose.export import OPSET  # noqa: E402
 from wildpose.export.onnx import HeatmapNetwork, read_metadata  # noqa: E402
 
@@ -68,5 +70,46 @@ def test_onnxruntime_backend_predicts_like_torch(exported: Path, tiny_model) -> 
     x = torch.randn(2, 3, 128, 128, generator=torch.Generator().manual_seed(5))
     want, got = torch_pred.heatmaps(x), ort_pred.heatmaps(x)  # flip test: a batch of 4
     assert (got - want).abs().max() <= 1e-4 * want.abs().max()
-    with pytest.raises(ValueError, match="CPU only"):
+    with pytest.raises(ConfigError, match="CPU only"):
         PosePredictor(tiny_model.model, backend="onnxruntime", device="meta")
+
+
+def test_track_with_the_onnxruntime_backend(tmp_path, monkeypatch, capsys) -> None:
+    """``wildpose track --backend onnxruntime``: the model is exported once into the cache,
+    run.json says what ran, and the keypoints equal the torch fp32 run's."""
+    import pandas as pd
+
+    from wildpose.cli import main
+    from wildpose.synthetic import write_synthetic_video
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    video = tmp_path / "v.mp4"
+    write_synthetic_video(video, n_frames=8, size=(160, 128), fps=25.0, n_animals=1)
+    common = ["track", str(video), "--pose", "clamp-tiny", "--detector", "full-frame", "-q",
+              "--smooth", "none", "--format", "csv"]  # fmt: skip
+    tables = {}
+    for backend, extra in (("onnxruntime", []), ("torch", ["--precision", "fp32"])):
+        out = tmp_path / backend
+        with pytest.raises(SystemExit) as e:
+            main([*common, "--backend", backend, "-o", str(out), *extra])
+        assert e.value.code == 0, capsys.readouterr().err
+        record = json.loads((out / "v.run.json").read_text())
+        assert record["pose_backend"] == backend and record["precision"] == "fp32"
+        assert record["config"]["pose"]["backend"] == backend
+        tables[backend] = pd.read_csv(out / "v.tracks.csv")
+    assert len(list((tmp_path / "cache" / "wildpose" / "onnx").glob("*.onnx"))) == 1
+    ort_t, torch_t = tables["onnxruntime"], tables["torch"]
+    assert len(ort_t) == len(torch_t) == 8 * 17
+    np.testing.assert_allclose(ort_t[["x", "y"]], torch_t[["x", "y"]], atol=0.05)
+    np.testing.assert_allclose(ort_t["score"], torch_t["score"], atol=1e-4)
+
+
+def test_onnxruntime_backend_refuses_a_gpu_in_one_line(tmp_path, capsys) -> None:
+    from wildpose.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["track", str(tmp_path / "missing.mp4"), "--pose", "clamp-tiny", "--backend",
+              "onnxruntime", "--device", "cuda", "--detector", "full-frame", "-o",
+              str(tmp_path / "out")])  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert e.value.code == 2 and "\n" not in err and "CPU only" in err

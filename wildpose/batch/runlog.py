@@ -51,6 +51,7 @@ ADDED_AFTER_0_1: dict[str, Any] = {
     "output.report": False,
     "export": "default",
     "pose.refine": "quarter",
+    "pose.backend": "torch",
 }
 DONE, FAILED, SKIPPED = "done", "failed", "skipped"
 # Record fields and their types; the others are kept as they are.

@@ -2,7 +2,8 @@
 
 ``run_options`` holds the model, detector, device and output options of ``track`` and
 ``batch``; :func:`run_config_from_options` turns them into a validated run config. The small
-factories (``set_option``, ``device_option``, ``batch_size_option``, ``precision_option``) give
+factories (``set_option``, ``device_option``, ``batch_size_option``, ``precision_option``,
+``backend_option``) give
 ``eval``, ``train`` and ``train-detector`` the same spelling of the same option.
 """
 
@@ -27,6 +28,7 @@ _FLAG_KEYS = {
     "device": "device",
     "batch_size": "pose.batch_size",
     "precision": "precision",
+    "backend": "pose.backend",
     "flip_test": "pose.flip_test",
     "smooth": "smooth.mode",
     "fmt": "output.format",
@@ -81,6 +83,23 @@ def precision_option(default: str | None = None) -> Decorator:
     )
 
 
+BACKENDS = ("torch", "onnxruntime")
+
+
+def backend_option(default: str | None = None) -> Decorator:
+    """``--backend torch|onnxruntime``: the pose network's runtime."""
+    return click.option(
+        "--backend",
+        type=click.Choice(BACKENDS),
+        default=default,
+        show_default=default is not None,
+        help="Pose network runtime: torch (autocast per --precision) or onnxruntime (CPU, "
+        "fp32; the model is exported once into the cache; needs wildpose[onnx]), faster than "
+        "torch fp32 on CPUs without native bf16 (docs/tracking.md)."
+        + ("" if default else " [default: torch]"),
+    )
+
+
 def run_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """Options shared by ``track`` and ``batch`` (model, detector, device, output)."""
     opts = [
@@ -105,6 +124,7 @@ def run_options(f: Callable[..., Any]) -> Callable[..., Any]:
         device_option(),
         batch_size_option(help_text="Crops per pose batch."),
         precision_option(),
+        backend_option(),
         click.option(
             "--flip-test/--no-flip-test",
             default=None,

@@ -11,7 +11,13 @@ from pathlib import Path
 
 import click
 
-from .options import batch_size_option, device_option, precision_option, set_option
+from .options import (
+    backend_option,
+    batch_size_option,
+    device_option,
+    precision_option,
+    set_option,
+)
 
 
 @click.command("train")
@@ -68,6 +74,7 @@ def train_cmd(
 @device_option("auto")
 @batch_size_option(64, "Crops per pose batch.")
 @precision_option("auto")
+@backend_option("torch")
 @click.option(
     "--workers",
     default=2,
@@ -97,6 +104,7 @@ def eval_cmd(
     device: str,
     batch_size: int,
     precision: str,
+    backend: str,
     workers: int,
     json_out: Path | None,
     predictions: Path | None,
@@ -119,6 +127,7 @@ def eval_cmd(
         batch_size=batch_size,
         device=device,
         precision=precision,  # type: ignore[arg-type]
+        backend=backend,  # type: ignore[arg-type]
         boxes=boxes,
         workers=workers,
         predictions_path=predictions,

@@ -91,6 +91,9 @@ class PoseConfig(ConfigModel):
     # sub-pixel decoding of the heatmap peaks: DARK's Taylor refinement, or argmax + a quarter
     # pixel towards the higher neighbour (mmpose's default, as the CLAMP paper evaluates)
     refine: Literal["dark", "quarter"] = "dark"
+    # the network's runtime on the CPU: torch (autocast as ``precision`` says) or onnxruntime
+    # (fp32, the model exported once into the cache; the onnx extra)
+    backend: Literal["torch", "onnxruntime"] = "torch"
 
 
 class TrackerConfig(ConfigModel):

@@ -107,6 +107,7 @@ def run_record(
         },
         "device": str(stages.predictor.device),
         "precision": stages.predictor.precision,
+        "pose_backend": stages.predictor.backend,
         "video_info": asdict(reader.info),
         "frames_read": reader.frames_read,
         "frames_skipped": reader.skipped,

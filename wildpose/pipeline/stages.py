@@ -96,6 +96,8 @@ class Stages:
             precision=config.precision,
             padding=config.pose.padding,
             refine=config.pose.refine,
+            backend=config.pose.backend,
+            fold_batchnorm=True,  # the pipeline's model is only run
         )
         return cls(config, loaded, predictor)
 

@@ -18,6 +18,7 @@ import torch
 from ..errors import ConfigError
 from .codec import Refine, decode_heatmaps, flip_back, heatmap_to_crop, shift_right
 from .crop import CropTransform, crop_images
+from .fold import fold_batchnorm as fold_batchnorm_
 from .model import ClampPose
 from .precision import EffectivePrecision, Precision, autocast, resolve_precision
 
@@ -47,6 +48,25 @@ def resolve_device(device: str = "auto") -> torch.device:
     return dev
 
 
+def _onnxruntime_device(device: str | torch.device) -> torch.device:
+    """The CPU for ``backend="onnxruntime"`` (``auto`` included); ConfigError (one line) for
+    another device or when onnxruntime is not installed."""
+    if str(device) not in ("auto", "cpu"):
+        raise ConfigError(
+            f"pose backend 'onnxruntime' runs on the CPU only, not on device {str(device)!r}: "
+            "use --device cpu, or the torch backend on a GPU"
+        )
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+    except ImportError as e:
+        raise ConfigError(
+            f"pose backend 'onnxruntime' needs onnx and onnxruntime ({e.name} is missing): "
+            "pip install 'wildpose[onnx]'"
+        ) from None
+    return torch.device("cpu")
+
+
 class PosePredictor:
     """Keypoints for boxes in frames, in batches.
 
@@ -63,7 +83,10 @@ class PosePredictor:
     ``"quarter"`` is mmpose 0.x's default, with which the official CLAMP results were computed.
     ``backend="onnxruntime"`` (CPU, fp32) runs the network exported to ONNX (``onnx_path``, or
     exported once into the cache by :func:`~wildpose.export.runtime.cached_export`), with the
-    weights as they are now. The predictor sets the model's device and memory format in place.
+    weights as they are now. The predictor sets the model's device and memory format in place;
+    ``fold_batchnorm`` also folds its BatchNorm layers into the convolutions before them
+    (:func:`~wildpose.pose.fold.fold_batchnorm`, in place, for models that are only run, never
+    trained again: the pipeline's; :attr:`folded` counts the pairs).
     """
 
     def __init__(
@@ -83,11 +106,12 @@ class PosePredictor:
         refine: Refine = "dark",
         backend: Backend = "torch",
         onnx_path: str | Path | None = None,
+        fold_batchnorm: bool = False,
     ) -> None:
-        self.device = resolve_device(device) if isinstance(device, str) else device
         self.backend: Backend = backend
-        if backend == "onnxruntime" and self.device.type != "cpu":
-            raise ValueError("backend 'onnxruntime' runs on the CPU only (device='cpu')")
+        if backend == "onnxruntime":
+            device = _onnxruntime_device(device)
+        self.device = resolve_device(device) if isinstance(device, str) else device
         self.requested_precision: Precision = precision
         self.precision: EffectivePrecision = (
             "fp32" if backend == "onnxruntime" else resolve_precision(precision, self.device)
@@ -95,7 +119,9 @@ class PosePredictor:
         if channels_last is None:
             channels_last = model.arch.backbone == "resnet"
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        self.model = model.to(self.device, memory_format=self.memory_format).eval()
+        model.eval()
+        self.folded = fold_batchnorm_(model) if fold_batchnorm else 0
+        self.model = model.to(self.device, memory_format=self.memory_format)
         self.network: Callable[..., torch.Tensor] = self.model
         if backend == "onnxruntime":
             from ..export.runtime import OnnxNetwork, cached_export

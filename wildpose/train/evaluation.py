@@ -40,7 +40,7 @@ from ..pose.checkpoint import LoadedModel
 from ..pose.crop import CropTransform
 from ..pose.manifest import Manifest
 from ..pose.model import ClampPose
-from ..pose.predictor import PosePredictor, Precision
+from ..pose.predictor import Backend, PosePredictor, Precision
 from .coco import load_coco_keypoints
 from .dataset import TopDownDataset, collate
 from .samples import KeypointDataset, KeypointSample
@@ -66,6 +66,7 @@ def make_predictor(
     flip_test: bool = True,
     device: str | torch.device = "auto",
     precision: Precision = "auto",
+    backend: Backend = "torch",
 ) -> PosePredictor:
     """A predictor for ``model`` with the manifest's normalisation and flip pairs."""
     return PosePredictor(
@@ -76,6 +77,7 @@ def make_predictor(
         flip_test=flip_test,
         device=device,
         precision=precision,
+        backend=backend,
     )
 
 
@@ -256,6 +258,7 @@ def evaluate_model(
     batch_size: int = 64,
     device: str = "auto",
     precision: Precision = "auto",
+    backend: Backend = "torch",
     boxes: str = "gt",
     workers: int = 2,
     predictions_path: str | Path | None = None,
@@ -263,6 +266,7 @@ def evaluate_model(
 ) -> dict[str, Any]:
     """Evaluate ``loaded`` on a COCO keypoints file whose images are under ``images``.
 
+    ``backend``/``precision``: the network's runtime (:class:`PosePredictor`).
     ``boxes``: ``gt`` (the annotations' boxes; AP per species category) or a detector spec for
     :func:`wildpose.detect.build_detector` (categories are unknown, so AP pools them). Writes
     the COCO results (``predictions_path``) and the metrics (``json_path``) atomically.
@@ -279,9 +283,8 @@ def evaluate_model(
         )
     gt = json.loads(annotations.read_text(encoding="utf-8"))
     sigmas = evaluation_sigmas(meta, loaded.manifest)
-    predictor = make_predictor(
-        loaded.model, loaded.manifest, flip_test=flip_test, device=device, precision=precision
-    )
+    predictor = make_predictor(loaded.model, loaded.manifest, flip_test=flip_test,
+                               device=device, precision=precision, backend=backend)  # fmt: skip
     box_score = None
     if boxes == "gt":
         pred_samples = samples
@@ -301,6 +304,9 @@ def evaluate_model(
             "images": str(images),
             "boxes": boxes,
             "flip_test": flip_test,
+            "device": str(predictor.device),
+            "precision": predictor.precision,
+            "backend": predictor.backend,
             "sigmas": sigmas.tolist(),
             "metrics": metrics,
         }
