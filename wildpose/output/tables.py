@@ -151,8 +151,9 @@ def _smooth_var(f: TrackedPoses) -> np.ndarray:
 class TrackTableWriter(Sink):
     """Streams the track table of one input to ``OUT/STEM.tracks.parquet`` and/or ``.csv``.
 
-    Rows are buffered until ``row_group_frames`` frames have been passed to :meth:`write`, then
-    written as one Parquet row group (zstd) and appended to the CSV, so memory stays bounded.
+    Frames are buffered until ``row_group_frames`` frames have been passed to :meth:`write`
+    (they must not be modified after), then tabled and written as one Parquet row group (zstd)
+    and appended to the CSV, so memory stays bounded.
     ``metadata`` (e.g. ``{"skeleton": [[0, 1], ...], "model": "clamp-tiny", "model_sha256": ...,
     "video_fps": 30.0, "video_size": [640, 480], "video_frame_count": 2330}``) is stored as
     Parquet key-value metadata with every value JSON-encoded (read back with
@@ -190,7 +191,7 @@ class TrackTableWriter(Sink):
         self.temp_paths = [
             group.path(p, mkdir=False) if group else temp_path(p) for p in self.final_paths
         ]
-        self._pending: list[pa.Table] = []
+        self._pending: list[tuple[str, list[TrackedPoses]]] = []  # (video, frames) to table
         self._pending_frames = 0
         self._parquet: pq.ParquetWriter | None = None
         self._csv: pa_csv.CSVWriter | None = None
@@ -215,17 +216,29 @@ class TrackTableWriter(Sink):
         """Add the rows of ``frames`` (in frame order); returns the number of rows added."""
         if not self._open:
             raise RuntimeError("TrackTableWriter is closed")
-        table = tracks_table(video, frames, self.keypoints)
-        if table.num_rows:
-            self._pending.append(table)
+        k = len(self.keypoints)
+        rows = 0
+        for f in frames:
+            if len(f) and f.poses.xy.shape[1:] != (k, 2):
+                raise ValueError(
+                    f"frame {f.frame}: poses have shape {f.poses.xy.shape}, expected K={k}"
+                )
+            rows += len(f) * k
+        if rows:  # tabled once per row group: a table per frame costs more than its rows
+            if self._pending and self._pending[-1][0] == video:
+                self._pending[-1][1].extend(frames)
+            else:
+                self._pending.append((video, list(frames)))
         self._pending_frames += len(frames)
         if self._pending_frames >= self.row_group_frames:
             self._flush()
-        return table.num_rows
+        return rows
 
     def _flush(self) -> None:
         if self._pending:
-            table = pa.concat_tables(self._pending)
+            table = pa.concat_tables(
+                [tracks_table(video, frames, self.keypoints) for video, frames in self._pending]
+            )
             if self._parquet is not None:
                 self._parquet.write_table(table, row_group_size=table.num_rows)
             if self._csv is not None:
