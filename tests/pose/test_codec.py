@@ -70,3 +70,13 @@ def test_dark_keeps_the_argmax_where_the_quadratic_fails():
     np.testing.assert_allclose(xy[0].numpy(), [[8, 1], [8, 8], [-1, -1]], atol=1e-3)
     with pytest.raises(ValueError, match="refine"):
         decode_heatmaps(hm, refine="udp")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("shape", [(3, 17, 32, 32), (2, 5, 64, 48), (1, 2, 8, 20)])
+def test_matmul_blur_equals_the_separable_convolution(shape):
+    from wildpose.pose.codec import gaussian_blur, gaussian_blur_conv
+
+    hm = torch.randn(shape, generator=torch.Generator().manual_seed(0))
+    hm[0, 0] = 0  # a flat channel keeps its zeros
+    want = gaussian_blur_conv(hm)
+    torch.testing.assert_close(gaussian_blur(hm), want, rtol=1e-5, atol=1e-5)

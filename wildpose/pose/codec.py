@@ -63,16 +63,45 @@ def gaussian_blur(hm: torch.Tensor, kernel: int = DARK_KERNEL) -> torch.Tensor:
 
     The separable kernel is cv2's ``getGaussianKernel(kernel, 0)`` (sigma
     ``0.3 * ((kernel - 1) / 2 - 1) + 0.8``); each channel is scaled back to its original maximum.
+    Computed as ``B_H @ hm @ B_W`` with banded (H, H) and (W, W) matrices (the zero-padded
+    convolution; the kernel is symmetric): one batched matmul each way, ~5x faster on a CPU
+    than a single-channel ``conv2d`` over N*K small maps (:func:`gaussian_blur_conv`).
     """
-    sigma = 0.3 * ((kernel - 1) * 0.5 - 1) + 0.8
-    r = (kernel - 1) // 2
-    t = torch.arange(-r, r + 1, dtype=hm.dtype, device=hm.device)
-    g = torch.exp(-(t**2) / (2 * sigma**2))
-    g = g / g.sum()
+    g, r = _gaussian_taps(kernel, hm)
+    x = _band(hm.shape[-2], g, r) @ hm @ _band(hm.shape[-1], g, r)
+    return _rescale_to_peak(x, hm)
+
+
+def gaussian_blur_conv(hm: torch.Tensor, kernel: int = DARK_KERNEL) -> torch.Tensor:
+    """:func:`gaussian_blur` by two separable ``conv2d`` (the reference its tests compare to)."""
+    g, r = _gaussian_taps(kernel, hm)
     n, k, h, w = hm.shape
     x = hm.reshape(n * k, 1, h, w)
     x = F.conv2d(x, g.view(1, 1, 1, -1), padding=(0, r))
     x = F.conv2d(x, g.view(1, 1, -1, 1), padding=(r, 0)).reshape(n, k, h, w)
+    return _rescale_to_peak(x, hm)
+
+
+def _gaussian_taps(kernel: int, like: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """cv2's ``getGaussianKernel(kernel, 0)`` taps (kernel,) and the radius."""
+    sigma = 0.3 * ((kernel - 1) * 0.5 - 1) + 0.8
+    r = (kernel - 1) // 2
+    t = torch.arange(-r, r + 1, dtype=like.dtype, device=like.device)
+    g = torch.exp(-(t**2) / (2 * sigma**2))
+    return g / g.sum(), r
+
+
+def _band(m: int, g: torch.Tensor, r: int) -> torch.Tensor:
+    """(m, m) matrix ``B[i, j] = g[j - i + r]`` within the band, else 0 (symmetric ``g``)."""
+    i = torch.arange(m, device=g.device)
+    d = i[None, :] - i[:, None] + r
+    inside = (d >= 0) & (d <= 2 * r)
+    return torch.where(
+        inside, g[d.clamp(0, 2 * r)], torch.zeros((), dtype=g.dtype, device=g.device)
+    )
+
+
+def _rescale_to_peak(x: torch.Tensor, hm: torch.Tensor) -> torch.Tensor:
     peak = hm.amax(dim=(2, 3), keepdim=True)
     blurred_peak = x.amax(dim=(2, 3), keepdim=True)
     return x * torch.where(blurred_peak != 0, peak / blurred_peak, torch.ones_like(peak))
