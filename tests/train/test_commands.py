@@ -93,6 +93,28 @@ def test_eval_command(trained: Path, dataset: dict[str, Path], tmp_path: Path) -
     assert all(0 <= m[k] <= 1 for k in ("AP", "AP50", "AR")) and m["AP50"] >= m["AP"]
 
 
+
+def test_eval_with_the_onnxruntime_backend_matches_torch(
+    trained: Path, dataset: dict[str, Path], tmp_path: Path, monkeypatch
+) -> None:
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    reports = {}
+    for backend, precision in (("torch", "fp32"), ("onnxruntime", "auto")):
+        out = tmp_path / f"{backend}.json"
+        args = ["eval", str(trained / "best.pt"), str(dataset["ann"]), str(dataset["images"]),
+                "--device", "cpu", "--workers", "0", "--backend", backend, "--precision",
+                precision, "--json", str(out)]  # fmt: skip
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 0, result.output
+        reports[backend] = json.loads(out.read_text())
+    assert reports["onnxruntime"]["backend"] == "onnxruntime"
+    assert reports["onnxruntime"]["precision"] == "fp32"  # what onnxruntime runs
+    ours, ref = reports["onnxruntime"]["metrics"], reports["torch"]["metrics"]
+    assert ours["RMSE"] == pytest.approx(ref["RMSE"], abs=1e-3)
+    assert ours["AP"] == pytest.approx(ref["AP"], abs=1e-6)
+
 def run_main(args: list[str], capsys: pytest.CaptureFixture) -> tuple[int, str]:
     with pytest.raises(SystemExit) as exc:
         main(args)
