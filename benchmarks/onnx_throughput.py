@@ -6,15 +6,18 @@ r"""onnxruntime against PyTorch (fp32 and the fast path) on the CPU, heatmap net
 For each model (random weights): the export time (``wildpose.export.onnx.export_onnx``), the
 ONNX file size, the largest relative heatmap difference onnxruntime vs PyTorch fp32, then
 ``--repeats`` interleaved rounds of one forward of ``--batch`` normalised crops (16 = batch 8
-with the flip test) in three runtimes: ``torch-fp32``, ``torch-fast`` (``--precision auto``:
-bf16 autocast on CPUs with native bf16) and ``onnxruntime`` (CPUExecutionProvider, all graph
-optimisations, ``--threads`` intra-op threads). Records: crops/s from the median wall time, CPU
-ms per batch, cpu_util. JSON ``{"header", "models": [{"model", "export_s", ..., "runs"}]}``.
+with the flip test) in four runtimes: ``torch-fp32`` (the network as trained),
+``torch-fp32-folded`` and ``torch-{fast}-folded`` (BatchNorm folded, as the pipeline runs torch;
+fast = ``--precision auto``: bf16 autocast on CPUs with native bf16) and ``onnxruntime``
+(CPUExecutionProvider, all graph optimisations, ``--threads`` intra-op threads). Records:
+crops/s from the median wall time, CPU ms per batch, cpu_util. JSON ``{"header", "models":
+[{"model", "export_s", ..., "runs"}]}``.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import statistics
 import sys
@@ -29,6 +32,7 @@ import torch
 from wildpose.atomic import write_json
 from wildpose.export.onnx import HeatmapNetwork, export_onnx
 from wildpose.pose.checkpoint import load_model
+from wildpose.pose.fold import fold_batchnorm
 from wildpose.pose.precision import autocast, resolve_precision
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -66,20 +70,24 @@ def bench_model(key: str, args: argparse.Namespace, tmp: Path, log) -> dict[str,
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
     net = HeatmapNetwork(loaded.model).eval()
+    folded_model = copy.deepcopy(loaded.model).eval()
+    fold_batchnorm(folded_model)  # as the pipeline runs torch
+    folded = HeatmapNetwork(folded_model).eval()
     fast = resolve_precision("auto", torch.device("cpu"))
     x = torch.randn(args.batch, 3, size, size, generator=torch.Generator().manual_seed(0))
     xn = x.numpy()
 
-    def torch_run(precision: str):
+    def torch_run(precision: str, network: torch.nn.Module = net):
         def run() -> np.ndarray:
             with torch.no_grad(), autocast(torch.device("cpu"), precision):  # type: ignore[arg-type]
-                return net(x).float().numpy()
+                return network(x).float().numpy()
 
         return run
 
     runs = {
         "torch-fp32": torch_run("fp32"),
-        f"torch-{fast}": torch_run(fast),
+        "torch-fp32-folded": torch_run("fp32", folded),
+        f"torch-{fast}-folded": torch_run(fast, folded),
         "onnxruntime": lambda: sess.run(["heatmaps"], {"images": xn})[0],
     }
     ref = runs["torch-fp32"]()

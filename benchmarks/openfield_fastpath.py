@@ -18,6 +18,7 @@ offset and DARK decoding (one network pass per precision, both decoders on its h
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import sys
 from pathlib import Path
@@ -54,9 +55,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def predictor(loaded, precision: str, refine: str) -> PosePredictor:
-    m = loaded.manifest
-    return PosePredictor(loaded.model, mean=m.mean, std=m.std, flip_pairs=m.flip_pairs,
-                         device="cpu", precision=precision, refine=refine)  # type: ignore[arg-type]  # fmt: skip
+    """fp32: the network as trained; otherwise the pipeline's fast path (BatchNorm folded, on a
+    copy so that the fp32 runs keep the unfolded model)."""
+    m, fast = loaded.manifest, precision != "fp32"
+    model = copy.deepcopy(loaded.model) if fast else loaded.model
+    return PosePredictor(model, mean=m.mean, std=m.std, flip_pairs=m.flip_pairs, device="cpu",
+                         precision=precision, refine=refine, fold_batchnorm=fast)  # type: ignore[arg-type]  # fmt: skip
 
 
 def held_out(loaded, work: Path) -> list[dict[str, Any]]:

@@ -10,8 +10,9 @@ Models (random weights: speed does not depend on them): ``clamp-tiny``, the pape
 text cache and the flip test on (one batch of 2N crops, the pipeline's setting):
 
 - ``fp32``: fp32, contiguous (NCHW) memory: the network as the official code runs it;
-- ``fast``: ``--precision`` (default ``auto``: bf16 on CPUs with AMX/AVX512-BF16, on CUDA)
-  and channels-last memory for ResNet backbones;
+- ``fast``: ``--precision`` (default ``auto``: bf16 on CPUs with AMX/AVX512-BF16, on CUDA),
+  channels-last memory for ResNet backbones and BatchNorm folded into the convolutions (the
+  pipeline's path);
 - ``compile``: ``fast`` plus ``torch.compile`` (the compile time is recorded separately).
 
 Each (model, batch) times :meth:`PosePredictor.predict_crops` (network + decode) on pre-made
@@ -102,6 +103,7 @@ def make_predictor(loaded: LoadedModel, variant: str, device: torch.device, prec
         device=device,
         precision=precision if fast else "fp32",  # type: ignore[arg-type]
         channels_last=None if fast else False,
+        fold_batchnorm=fast,  # as the pipeline runs it
         compile=variant == "compile",
     )
 

@@ -7,9 +7,10 @@ The command a user types, ``wildpose track VIDEO --pose clamp-tiny --detector fu
 (random seeded tiny model, flip test on, every other option at each version's default), runs
 in a fresh process for each tree: this working tree and ``--baseline`` (checked out once with
 ``git worktree`` into a temporary folder, imported through ``PYTHONPATH`` with this venv's
-packages, its ``models/`` and ``pipelines/`` linked as the packages an install maps them to). The trees alternate for ``--repeats`` rounds so both see the same machine load;
-frames/s is each run's own ``run.json`` figure (decode to written table, no interpreter start
-or model load), best of the rounds counts, and each round's ratio is kept. The video is the
+packages; its ``models/`` and ``pipelines/`` linked as the packages an install maps them to).
+The trees alternate for ``--repeats`` rounds so both see the same machine load; frames/s is
+each run's own ``run.json`` figure (decode to written table, without interpreter start or
+model load), the best round counts, and each round's ratio is kept. The video is the
 DeepLabCut open-field video (first ``--seconds`` s) or any ``--video``.
 """
 
@@ -54,7 +55,8 @@ def run_track(tree: Path, video: Path, out: Path, args: argparse.Namespace) -> d
            "--end", str(args.seconds), "--out", str(out), "-q"]  # fmt: skip
     proc = subprocess.run(cmd, env=env, cwd=tree, capture_output=True, text=True)
     if proc.returncode != 0:
-        raise SystemExit(f"{tree}: wildpose track failed ({proc.returncode}): {proc.stderr[-2000:]}")
+        tail = proc.stderr[-2000:]
+        raise SystemExit(f"{tree}: wildpose track failed ({proc.returncode}): {tail}")
     (record,) = out.glob("*.run.json")
     data = json.loads(record.read_text())
     record.unlink()
