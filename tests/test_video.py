@@ -452,7 +452,7 @@ def test_prefetcher_close_is_prompt_while_producer_waits_on_a_full_queue(no_thre
     time.sleep(0.1)  # the producer now blocks on the full queue
     started = time.monotonic()
     items.close()
-    assert time.monotonic() - started < 0.5
+    assert time.monotonic() - started < 1.5  # polls every 50 ms; slack for a loaded CI machine
     assert closed.is_set(), "the source iterator was not closed"
     with pytest.raises(StopIteration):
         next(items)
