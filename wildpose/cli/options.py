@@ -3,8 +3,8 @@
 ``run_options`` holds the model, detector, device and output options of ``track`` and
 ``batch``; :func:`run_config_from_options` turns them into a validated run config. The small
 factories (``set_option``, ``device_option``, ``batch_size_option``, ``precision_option``,
-``backend_option``) give
-``eval``, ``train`` and ``train-detector`` the same spelling of the same option.
+``backend_option``) give ``eval``, ``train`` and ``train-detector`` the same spelling of the
+same option.
 """
 
 from __future__ import annotations
