@@ -116,7 +116,8 @@ def test_lenient_where_yaml_is_ambiguous() -> None:
 
 def test_unknown_keys_list_the_known_ones() -> None:
     assert error("pose.foo=1") == (
-        "--set: unknown key 'pose.foo' (known: model, batch_size, flip_test, padding, refine, backend)"
+        "--set: unknown key 'pose.foo' "
+        "(known: model, batch_size, flip_test, padding, refine, backend)"
     )
     assert "unknown key 'bogus'" in error("bogus=1")
 

@@ -93,7 +93,6 @@ def test_eval_command(trained: Path, dataset: dict[str, Path], tmp_path: Path) -
     assert all(0 <= m[k] <= 1 for k in ("AP", "AP50", "AR")) and m["AP50"] >= m["AP"]
 
 
-
 def test_eval_with_the_onnxruntime_backend_matches_torch(
     trained: Path, dataset: dict[str, Path], tmp_path: Path, monkeypatch
 ) -> None:
@@ -114,6 +113,7 @@ def test_eval_with_the_onnxruntime_backend_matches_torch(
     ours, ref = reports["onnxruntime"]["metrics"], reports["torch"]["metrics"]
     assert ours["RMSE"] == pytest.approx(ref["RMSE"], abs=1e-3)
     assert ours["AP"] == pytest.approx(ref["AP"], abs=1e-6)
+
 
 def run_main(args: list[str], capsys: pytest.CaptureFixture) -> tuple[int, str]:
     with pytest.raises(SystemExit) as exc:

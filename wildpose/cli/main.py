@@ -104,14 +104,15 @@ class _LowerLevel(logging.Formatter):
 
 
 def _log_warnings_to_stderr() -> None:
-    """Library warnings (``logging`` under ``wildpose``) as ``wildpose: warning: ...`` lines."""
+    """Library notes and warnings (``logging`` under ``wildpose``, INFO and above) as
+    ``wildpose: info: ...`` / ``wildpose: warning: ...`` lines."""
     logger = logging.getLogger("wildpose")
     if not any(getattr(h, "_wildpose", False) for h in logger.handlers):
         handler = _Stderr()
         handler.setFormatter(_LowerLevel("wildpose: %(levelname)s: %(message)s"))
         handler._wildpose = True  # type: ignore[attr-defined]
         logger.addHandler(handler)
-        logger.setLevel(logging.WARNING)
+        logger.setLevel(logging.INFO)
 
 
 def _click_message(e: click.ClickException) -> str:

@@ -12,6 +12,9 @@ ONNX: onnx.ai; exporter: pytorch.org/docs/stable/onnx.html.
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -84,7 +87,7 @@ def export_onnx(
     net = HeatmapNetwork(net_model.cpu().float().eval()).eval()
     example = torch.zeros(2, 3, size, size)
     out = Path(out)
-    with atomic_path(out, keep_suffix=True) as tmp, torch.no_grad():
+    with atomic_path(out, keep_suffix=True) as tmp, torch.no_grad(), _quiet_exporter():
         torch.onnx.export(
             net,
             (example,),
@@ -103,6 +106,21 @@ def export_onnx(
         onnx.checker.check_model(proto)
         onnx.save(proto, str(tmp))
     return out
+
+
+@contextmanager
+def _quiet_exporter() -> Iterator[None]:
+    """Hold back the exporter's notes below ERROR (onnxscript's optimizer logs the constant
+    folds it skips as warnings, which a user cannot act on)."""
+    loggers = [logging.getLogger(name) for name in ("onnxscript", "torch.onnx")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
 
 
 def read_metadata(path: str | Path) -> dict[str, Any]:

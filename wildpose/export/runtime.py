@@ -10,6 +10,7 @@ onnxruntime.ai.
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -21,6 +22,8 @@ from ..pose.model import ClampPose
 from . import OPSET
 
 __all__ = ["OnnxNetwork", "cached_export", "onnx_cache_dir"]
+
+log = logging.getLogger(__name__)
 
 
 def onnx_cache_dir() -> Path:
@@ -37,6 +40,7 @@ def cached_export(model: ClampPose, opset: int = OPSET, folder: Path | None = No
     torch_version = torch.__version__.split("+")[0]
     path = (folder or onnx_cache_dir()) / f"{sha[:16]}-opset{opset}-torch{torch_version}.onnx"
     if not path.exists():
+        log.info("exporting the pose network to ONNX for onnxruntime, once: %s", path)
         export_onnx(model, path, opset=opset, extra={"weights_sha256": sha})
     return path
 

@@ -90,7 +90,7 @@ def track_video(
         name = video_name if video_name is not None else reader.source
         base = Path(out_dir) / stem
         if on_start:
-            on_start(reader.info.frame_count)
+            on_start(reader.expected_frames)
         outputs = _stream(reader, stages, name, base, group, stats, progress)
         record = run_record(stages, reader, name, outputs, stats, extra_run_info)
         run_json = base.with_name(f"{stem}.run.json")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -51,6 +52,17 @@ class VideoReader:
         if isinstance(self._backend, ImageBackend):
             return list(self._backend.paths)
         return None
+
+    @property
+    def expected_frames(self) -> int:
+        """About how many frames a pass yields: the container's count, cut to [start, end)
+        at the nominal frame rate (for progress bars; the pass counts what it reads)."""
+        n, fps = self.info.frame_count, self.info.fps
+        if fps > 0 and (self.start or self.end is not None):
+            first = max(0.0, self.start or 0.0) * fps
+            stop = n if self.end is None else min(float(n), self.end * fps)
+            n = max(0, math.ceil(stop) - math.ceil(first))
+        return n
 
     @property
     def frames_read(self) -> int:
