@@ -48,3 +48,19 @@ def tiny_model():
     from wildpose.pose.checkpoint import load_model
 
     return load_model("clamp-tiny")
+
+
+@pytest.fixture()
+def invoke():
+    """``invoke(args) -> int``: run ``wildpose ARGS`` in this process through ``main()`` (as
+    the console script does) and return its exit code."""
+    from wildpose.cli import main
+
+    def run(args: list[str]) -> int:
+        try:
+            main(args)
+        except SystemExit as e:
+            return int(e.code or 0)
+        return 0
+
+    return run

@@ -64,16 +64,6 @@ BAD = {
 }
 
 
-def _invoke(args: list[str]) -> int:
-    from wildpose.cli import main
-
-    try:
-        main(args)
-    except SystemExit as e:
-        return int(e.code or 0)
-    return 0
-
-
 def _video(path: Path, n: int = 8, size: tuple[int, int] = (64, 48), **kw) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     write_synthetic_video(path, n_frames=n, size=size, fps=10.0, n_animals=1, **kw)
@@ -139,9 +129,9 @@ def _tables(out: Path) -> dict[str, pd.DataFrame]:
     }
 
 
-def test_archive_valid_done_bad_recorded_then_resumed(archive, tmp_path, capsys):
+def test_archive_valid_done_bad_recorded_then_resumed(invoke, archive, tmp_path, capsys):
     out = tmp_path / "out"
-    assert _invoke(["batch", str(archive), "-o", str(out), *FAST]) == 1
+    assert invoke(["batch", str(archive), "-o", str(out), *FAST]) == 1
     err = capsys.readouterr().err
     latest = latest_records(out)
     assert set(latest) == set(VALID) | set(BAD)  # hidden, system and text files ignored
@@ -173,7 +163,7 @@ def test_archive_valid_done_bad_recorded_then_resumed(archive, tmp_path, capsys)
 
     # Rerun: done inputs are skipped (outputs untouched), failed ones are tried again.
     stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*.tracks.parquet")}
-    assert _invoke(["batch", str(archive), "-o", str(out), *FAST]) == 1
+    assert invoke(["batch", str(archive), "-o", str(out), *FAST]) == 1
     latest = latest_records(out)
     assert {k for k, r in latest.items() if r["status"] == SKIPPED} == set(VALID)
     assert {k for k, r in latest.items() if r["status"] == FAILED} == set(BAD)
@@ -181,14 +171,14 @@ def test_archive_valid_done_bad_recorded_then_resumed(archive, tmp_path, capsys)
     assert len(read_run_log(run_log_path(out))) == 2 * len(latest)
 
 
-def test_configuration_errors_exit_2_before_anything_runs(archive, tmp_path):
+def test_configuration_errors_exit_2_before_anything_runs(invoke, archive, tmp_path):
     out = tmp_path / "out"
-    assert _invoke(["batch", str(archive), "-o", str(out), "--shard", "2/2", *FAST]) == 2
-    assert _invoke(["batch", str(tmp_path / "nope"), "-o", str(out), *FAST]) == 2
-    assert _invoke(["batch", str(archive), "-o", str(out), "--set", "bogus=1", *FAST]) == 2
-    assert _invoke(["batch", str(archive), "-o", str(out), *FAST[2:], "--pose", "no-such"]) == 2
+    assert invoke(["batch", str(archive), "-o", str(out), "--shard", "2/2", *FAST]) == 2
+    assert invoke(["batch", str(tmp_path / "nope"), "-o", str(out), *FAST]) == 2
+    assert invoke(["batch", str(archive), "-o", str(out), "--set", "bogus=1", *FAST]) == 2
+    assert invoke(["batch", str(archive), "-o", str(out), *FAST[2:], "--pose", "no-such"]) == 2
     (tmp_path / "empty").mkdir()
-    assert _invoke(["batch", str(tmp_path / "empty"), "-o", str(out), *FAST]) == 2
+    assert invoke(["batch", str(tmp_path / "empty"), "-o", str(out), *FAST]) == 2
     assert not out.exists()
 
 
@@ -202,35 +192,35 @@ def small(tmp_path_factory) -> Path:
     return root
 
 
-def test_shards_cover_every_input_once_and_merge(small, tmp_path, capsys):
+def test_shards_cover_every_input_once_and_merge(invoke, small, tmp_path, capsys):
     out = tmp_path / "out"
     listed = []
     for i in range(2):
-        assert _invoke(["batch", str(small), "-o", str(out), "--shard", f"{i}/2", "--dry-run"]) == 0
+        assert invoke(["batch", str(small), "-o", str(out), "--shard", f"{i}/2", "--dry-run"]) == 0
         listed.append([line.split("\t")[0] for line in capsys.readouterr().out.splitlines()[1:]])
-    assert _invoke(["batch", str(small), "-o", str(out), "--dry-run"]) == 0
+    assert invoke(["batch", str(small), "-o", str(out), "--dry-run"]) == 0
     everything = capsys.readouterr().out.splitlines()[1:]
     assert sorted(listed[0] + listed[1]) == sorted(line.split("\t")[0] for line in everything)
     assert len(everything) == 5 and not set(listed[0]) & set(listed[1])
     assert not out.exists()  # a dry run writes nothing
 
     # shard 0 runs; merging reports the inputs no shard has recorded yet
-    assert _invoke(["batch", str(small), "-o", str(out), "--shard", "0/2", *FAST]) == 0
+    assert invoke(["batch", str(small), "-o", str(out), "--shard", "0/2", *FAST]) == 0
     assert [r["input"] for r in read_run_log(run_log_path(out, Shard.parse("0/2")))] == listed[0]
-    assert _invoke(["batch", str(small), "-o", str(out), "--merge-shards"]) == 1
-    assert _invoke(["batch", str(small), "-o", str(out), "--shard", "1/2", *FAST]) == 0
+    assert invoke(["batch", str(small), "-o", str(out), "--merge-shards"]) == 1
+    assert invoke(["batch", str(small), "-o", str(out), "--shard", "1/2", *FAST]) == 0
     capsys.readouterr()
-    assert _invoke(["batch", str(small), "-o", str(out), "--merge-shards"]) == 0
+    assert invoke(["batch", str(small), "-o", str(out), "--merge-shards"]) == 0
     assert "5 inputs, 5 done" in capsys.readouterr().out
     merged = read_run_log(run_log_path(out))
     assert sorted(r["input"] for r in merged) == sorted(listed[0] + listed[1])
     assert all(r["status"] == DONE for r in merged)
 
     # an unsharded rerun sees the shards' records; --no-resume redoes one shard
-    assert _invoke(["batch", str(small), "-o", str(out), *FAST]) == 0
+    assert invoke(["batch", str(small), "-o", str(out), *FAST]) == 0
     assert all(r["status"] == SKIPPED for r in read_run_log(run_log_path(out))[5:])
     assert (
-        _invoke(["batch", str(small), "-o", str(out), "--shard", "1/2", "--no-resume", *FAST]) == 0
+        invoke(["batch", str(small), "-o", str(out), "--shard", "1/2", "--no-resume", *FAST]) == 0
     )
     redone = read_run_log(run_log_path(out, Shard.parse("1/2")))[len(listed[1]) :]
     assert [r["status"] for r in redone] == [DONE] * len(listed[1])
@@ -247,7 +237,7 @@ def _wait_for_done(run_log: Path, proc: subprocess.Popen, timeout_s: float) -> i
     raise AssertionError(f"no input was recorded done (exit code {proc.poll()})")
 
 
-def test_sigkill_midway_then_resume_equals_an_uninterrupted_run(small, tmp_path):
+def test_sigkill_midway_then_resume_equals_an_uninterrupted_run(invoke, small, tmp_path):
     ref, killed = tmp_path / "ref", tmp_path / "killed"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "YOLO_OFFLINE": "1", "PYTHONPATH": str(REPO)}
     cmd = [sys.executable, "-m", "wildpose", "batch", str(small), "-o", str(killed), *FAST]
@@ -267,8 +257,8 @@ def test_sigkill_midway_then_resume_equals_an_uninterrupted_run(small, tmp_path)
     first = killed / Path(before[0]["outputs"][0])
     stamp = first.stat().st_mtime_ns
 
-    assert _invoke(["batch", str(small), "-o", str(killed), *FAST]) == 0
-    assert _invoke(["batch", str(small), "-o", str(ref), *FAST]) == 0
+    assert invoke(["batch", str(small), "-o", str(killed), *FAST]) == 0
+    assert invoke(["batch", str(small), "-o", str(ref), *FAST]) == 0
     assert first.stat().st_mtime_ns == stamp  # the input done before the kill was not redone
     latest = latest_records(killed)
     assert latest[before[0]["input"]]["status"] == SKIPPED

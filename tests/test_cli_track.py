@@ -46,16 +46,6 @@ def video(tmp_path_factory) -> tuple[Path, object]:
     return path, truth
 
 
-def _invoke(args: list[str]):
-    from wildpose.cli import main
-
-    try:
-        main(args)
-    except SystemExit as e:
-        return e.code
-    return 0
-
-
 def _check_table(path: Path, frames: int, k: int = 17) -> pd.DataFrame:
     table = pq.read_table(path)
     for (name, typ), f in zip(CONTRACT, table.schema, strict=True):
@@ -91,11 +81,11 @@ def _check_values(df: pd.DataFrame) -> None:
     assert (df.var_smooth[smoothed] > 0).all()
 
 
-def test_full_frame_end_to_end(video, tmp_path):
+def test_full_frame_end_to_end(invoke, video, tmp_path):
     path, truth = video
     out = tmp_path / "out"
     # random tiny weights score ~0: accept every point so that smoothing has input
-    code = _invoke(
+    code = invoke(
         [
             "track",
             str(path),
@@ -144,10 +134,10 @@ def test_full_frame_end_to_end(video, tmp_path):
     assert not list(out.glob("*.partial")) and not list(out.glob(".*"))
 
 
-def test_yolo_yaml_detector_end_to_end(video, tmp_path):
+def test_yolo_yaml_detector_end_to_end(invoke, video, tmp_path):
     path, _ = video
     out = tmp_path / "yolo"
-    code = _invoke(
+    code = invoke(
         [
             "track",
             str(path),
@@ -176,7 +166,7 @@ def test_yolo_yaml_detector_end_to_end(video, tmp_path):
     assert (df.groupby("frame").track_id.nunique() <= 3).all() and df.frame.nunique() == 24
 
 
-def test_box_file_detector_follows_each_animal(video, tmp_path):
+def test_box_file_detector_follows_each_animal(invoke, video, tmp_path):
     """The generator's own boxes as a boxes:FILE: every box is in the table, under one id per
     animal for the whole clip."""
     path, truth = video
@@ -188,7 +178,7 @@ def test_box_file_detector_follows_each_animal(video, tmp_path):
     boxes.to_csv(tmp_path / "boxes.csv", index=False)
     out = tmp_path / "out"
     detector = f"boxes:{tmp_path / 'boxes.csv'}"
-    assert _invoke(["track", str(path), "-o", str(out), "--detector", detector, *FAST]) == 0
+    assert invoke(["track", str(path), "-o", str(out), "--detector", detector, *FAST]) == 0
     df = _check_table(out / "two animals.tracks.parquet", frames)
     assert len(df) == frames * animals * 17 and (df.det_score == 1).all()
     assert df.track_id.nunique() == animals
@@ -225,12 +215,12 @@ def test_smoothing_off_gives_nan(video, tmp_path):
     assert df.frame.max() == 9  # --end 0.4 s at 25 fps: frames 0..9
 
 
-def test_render_writes_a_decodable_video(video, tmp_path):
+def test_render_writes_a_decodable_video(invoke, video, tmp_path):
     from wildpose.video import probe
 
     path, _ = video
     assert (
-        _invoke(
+        invoke(
             [
                 "track",
                 str(path),
@@ -251,7 +241,7 @@ def test_render_writes_a_decodable_video(video, tmp_path):
 
 
 @pytest.mark.parametrize("kind", ["missing", "text", "empty", "truncated"])
-def test_bad_inputs_one_line_exit_1_no_output(kind, video, tmp_path, capsys):
+def test_bad_inputs_one_line_exit_1_no_output(invoke, kind, video, tmp_path, capsys):
     bad = tmp_path / "bad.mp4"
     if kind == "text":
         bad.write_text("this is not a video\n")
@@ -260,17 +250,17 @@ def test_bad_inputs_one_line_exit_1_no_output(kind, video, tmp_path, capsys):
     elif kind == "truncated":
         bad.write_bytes(video[0].read_bytes()[:600])
     out = tmp_path / "out"
-    code = _invoke(["track", str(bad), "-o", str(out), "--detector", "full-frame", *FAST])
+    code = invoke(["track", str(bad), "-o", str(out), "--detector", "full-frame", *FAST])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1
     assert len(err) == 1 and str(bad) in err[0] and err[0].startswith("wildpose: error:")
     assert not list(out.glob("bad.*")) if out.exists() else True
 
 
-def test_one_bad_input_does_not_stop_the_others(video, tmp_path, capsys):
+def test_one_bad_input_does_not_stop_the_others(invoke, video, tmp_path, capsys):
     bad = tmp_path / "nope.mp4"
     out = tmp_path / "out"
-    code = _invoke(
+    code = invoke(
         [
             "track",
             str(bad),
@@ -289,22 +279,22 @@ def test_one_bad_input_does_not_stop_the_others(video, tmp_path, capsys):
     assert "nope.mp4" in capsys.readouterr().err
 
 
-def test_usage_errors_exit_2(video, tmp_path, capsys):
-    assert _invoke(["track", str(video[0]), "--set", "detector.bogus=1", *FAST]) == 2
+def test_usage_errors_exit_2(invoke, video, tmp_path, capsys):
+    assert invoke(["track", str(video[0]), "--set", "detector.bogus=1", *FAST]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "detector.bogus" in err[0], err
-    assert _invoke(["track", str(video[0]), "--pose", "no-such-model", *FAST]) == 2
-    assert _invoke(["track", str(video[0]), "--pipeline", "nowhere", *FAST]) == 2
-    assert _invoke(["track", str(video[0]), "--detector", "missing-weights.pt", *FAST]) == 2
+    assert invoke(["track", str(video[0]), "--pose", "no-such-model", *FAST]) == 2
+    assert invoke(["track", str(video[0]), "--pipeline", "nowhere", *FAST]) == 2
+    assert invoke(["track", str(video[0]), "--detector", "missing-weights.pt", *FAST]) == 2
 
 
-def test_image_folder_and_preset(tmp_path):
+def test_image_folder_and_preset(invoke, tmp_path):
     from wildpose.synthetic import write_image_sequence
 
     folder = tmp_path / "burst"
     write_image_sequence(folder, 5, (96, 80))
     out = tmp_path / "out"
-    assert _invoke(["track", str(folder), "-o", str(out), "--pipeline", "lab-arena", *FAST]) == 0
+    assert invoke(["track", str(folder), "-o", str(out), "--pipeline", "lab-arena", *FAST]) == 0
     df = pd.read_parquet(out / "burst.tracks.parquet")
     assert sorted(df.frame.unique()) == [0, 1, 2, 3, 4]
 

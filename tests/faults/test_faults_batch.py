@@ -23,16 +23,6 @@ FAST = ["--pose", "clamp-tiny", "--no-flip-test", "--device", "cpu", "-q"]
 FULL = [*FAST, "--detector", "full-frame"]
 
 
-def _invoke(args: list[str]) -> int:
-    from wildpose.cli import main
-
-    try:
-        main(args)
-    except SystemExit as e:
-        return int(e.code or 0)
-    return 0
-
-
 def _video(path: Path, n: int = 4) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     write_synthetic_video(path, n_frames=n, size=(64, 48), fps=10.0, n_animals=1)
@@ -51,7 +41,7 @@ def _errors(err: str) -> list[str]:
     return [line for line in err.splitlines() if line.startswith("wildpose: error:")]
 
 
-def test_megadetector_json_covering_part_of_an_archive(archive, tmp_path, capsys) -> None:
+def test_megadetector_json_covering_part_of_an_archive(invoke, archive, tmp_path, capsys) -> None:
     """Inputs the JSON does not cover fail alone (exit 1); the others are done."""
     det = {"category": "1", "conf": 0.9, "bbox": [0.1, 0.1, 0.5, 0.5]}
     images = [
@@ -60,7 +50,7 @@ def test_megadetector_json_covering_part_of_an_archive(archive, tmp_path, capsys
     boxes = tmp_path / "md.json"
     boxes.write_text(json.dumps({"images": images, "detection_categories": {"1": "animal"}}))
     out = tmp_path / "out"
-    code = _invoke(["batch", str(archive), "-o", str(out), *FAST, "--detector", f"boxes:{boxes}"])
+    code = invoke(["batch", str(archive), "-o", str(out), *FAST, "--detector", f"boxes:{boxes}"])
     err = capsys.readouterr().err
     assert code == 1, err
     latest = latest_records(out)
@@ -101,11 +91,11 @@ class _Holder:
         self.proc.wait(timeout=30)
 
 
-def test_second_run_on_the_same_output_exits_2(archive, tmp_path, capsys) -> None:
+def test_second_run_on_the_same_output_exits_2(invoke, archive, tmp_path, capsys) -> None:
     out = tmp_path / "out"
     holder = _Holder(out)
     try:
-        code = _invoke(["batch", str(archive), "-o", str(out), *FULL])
+        code = invoke(["batch", str(archive), "-o", str(out), *FULL])
         err = capsys.readouterr().err
         assert code == 2, err
         (line,) = _errors(err)
@@ -114,7 +104,7 @@ def test_second_run_on_the_same_output_exits_2(archive, tmp_path, capsys) -> Non
         assert not list(out.glob("*.parquet")) and not list(out.glob("runlog*"))
     finally:
         holder.close()
-    assert _invoke(["batch", str(archive), "-o", str(out), *FULL]) == 0  # released on exit
+    assert invoke(["batch", str(archive), "-o", str(out), *FULL]) == 0  # released on exit
 
 
 def test_lock_lets_shards_run_side_by_side(tmp_path) -> None:
@@ -145,9 +135,9 @@ def test_lock_on_unwritable_output_is_one_line(tmp_path) -> None:
     assert info.value.exit_code == 2 and "\n" not in str(info.value)
 
 
-def test_resume_verifies_outputs(archive, tmp_path, capsys) -> None:
+def test_resume_verifies_outputs(invoke, archive, tmp_path, capsys) -> None:
     out = tmp_path / "out"
-    assert _invoke(["batch", str(archive), "-o", str(out), *FULL]) == 0
+    assert invoke(["batch", str(archive), "-o", str(out), *FULL]) == 0
     first = latest_records(out)
     sums = first["a.mp4"]["checksums"]
     assert set(sums) == set(first["a.mp4"]["outputs"])
@@ -163,7 +153,7 @@ def test_resume_verifies_outputs(archive, tmp_path, capsys) -> None:
             del rec["checksums"]
     (out / "runlog.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     capsys.readouterr()
-    assert _invoke(["batch", str(archive), "-o", str(out), *FULL]) == 0
+    assert invoke(["batch", str(archive), "-o", str(out), *FULL]) == 0
     again = latest_records(out)
     assert {k: r["status"] for k, r in again.items()} == {
         "a.mp4": DONE,  # redone: truncated output
@@ -175,9 +165,11 @@ def test_resume_verifies_outputs(archive, tmp_path, capsys) -> None:
     assert (out / "a.tracks.parquet").stat().st_size == sums["a.tracks.parquet"]["size"]
 
 
-def test_run_log_with_wrong_types_does_not_crash_resume(archive, tmp_path, capsys, caplog) -> None:
+def test_run_log_with_wrong_types_does_not_crash_resume(
+    invoke, archive, tmp_path, capsys, caplog
+) -> None:
     out = tmp_path / "out"
-    assert _invoke(["batch", str(archive), "-o", str(out), *FULL]) == 0
+    assert invoke(["batch", str(archive), "-o", str(out), *FULL]) == 0
     path = out / "runlog.jsonl"
     records = [json.loads(line) for line in path.read_text().splitlines()]
     poison = {
@@ -190,7 +182,7 @@ def test_run_log_with_wrong_types_does_not_crash_resume(archive, tmp_path, capsy
         rec.update(poison.get(rec["input"], {}))
     path.write_text("".join(json.dumps(r) + "\n" for r in records))
     capsys.readouterr()
-    assert _invoke(["batch", str(archive), "-o", str(out), *FULL]) == 0
+    assert invoke(["batch", str(archive), "-o", str(out), *FULL]) == 0
     err = capsys.readouterr().err
     warnings = [r.getMessage() for r in caplog.records if "the record is ignored" in r.getMessage()]
     assert all("\n" not in w for w in warnings)
@@ -208,7 +200,7 @@ def test_run_log_with_wrong_types_does_not_crash_resume(archive, tmp_path, capsy
     }
 
 
-def test_odd_file_names_stay_one_line(tmp_path, capsys) -> None:
+def test_odd_file_names_stay_one_line(invoke, tmp_path, capsys) -> None:
     root = tmp_path / "root"
     _video(root / "new\nline.mp4")
     (root / "bad\nname.mp4").write_bytes(b"not a video")
@@ -216,7 +208,7 @@ def test_odd_file_names_stay_one_line(tmp_path, capsys) -> None:
     with open(os.fsencode(root) + b"/caf\xe9.mp4", "wb") as f:
         f.write(b"not a video either")
     out = tmp_path / "out"
-    code = _invoke(["batch", str(root), "-o", str(out), *FULL])
+    code = invoke(["batch", str(root), "-o", str(out), *FULL])
     captured = capsys.readouterr()
     assert code == 1, captured.err
     errors = _errors(captured.err)

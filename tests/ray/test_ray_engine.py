@@ -57,16 +57,6 @@ def cluster(tmp_path_factory) -> dict[str, str]:
             os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
 
 
-def _invoke(args: list[str]) -> int:
-    from wildpose.cli import main
-
-    try:
-        main(args)
-    except SystemExit as e:
-        return int(e.code or 0)
-    return 0
-
-
 def _video(path: Path, n: int = 6, seed: int = 0) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     write_synthetic_video(path, n_frames=n, size=(64, 48), fps=10.0, n_animals=1, seed=seed)
@@ -103,10 +93,10 @@ def _statuses(out: Path) -> dict[str, str]:
     return {k: r["status"] for k, r in latest_records(out).items()}
 
 
-def test_ray_engine_equals_local_engine(cluster, mixed, tmp_path, capsys):
+def test_ray_engine_equals_local_engine(invoke, cluster, mixed, tmp_path, capsys):
     local, remote = tmp_path / "local", tmp_path / "ray"
-    assert _invoke(["batch", str(mixed), "-o", str(local), *FAST]) == 1
-    assert _invoke(["batch", str(mixed), "-o", str(remote), *RAY, *FAST]) == 1
+    assert invoke(["batch", str(mixed), "-o", str(local), *FAST]) == 1
+    assert invoke(["batch", str(mixed), "-o", str(remote), *RAY, *FAST]) == 1
     assert _files(remote) == _files(local)
     _assert_same_tables(remote, local)
     assert _statuses(remote) == _statuses(local)
@@ -122,28 +112,28 @@ def test_ray_engine_equals_local_engine(cluster, mixed, tmp_path, capsys):
         }, run.name
     assert "a/bad.mp4: not a readable video" in capsys.readouterr().err
     # a rerun on Ray skips what either engine did
-    assert _invoke(["batch", str(mixed), "-o", str(local), *RAY, *FAST]) == 1
+    assert invoke(["batch", str(mixed), "-o", str(local), *RAY, *FAST]) == 1
     assert sorted(_statuses(local).values()) == [FAILED, SKIPPED, SKIPPED, SKIPPED]
 
 
-def test_a_dead_worker_is_replaced_and_its_input_retried(cluster, mixed, tmp_path):
+def test_a_dead_worker_is_replaced_and_its_input_retried(invoke, cluster, mixed, tmp_path):
     hook = Path(cluster["hook"])
     (hook / "armed").touch()
     out = tmp_path / "out"
-    assert _invoke(["batch", str(mixed), "-o", str(out), *RAY, *FAST]) == 1
+    assert invoke(["batch", str(mixed), "-o", str(out), *RAY, *FAST]) == 1
     assert not (hook / "armed").exists() and list(hook.glob("fired.*")), "no worker crashed"
     assert sorted(_statuses(out).values()) == [DONE, DONE, DONE, FAILED]
     assert len(read_run_log(run_log_path(out))) == 4  # the crashed attempt left no record
     assert not [f for f in _files(out) if f.endswith(".partial")]
     ref = tmp_path / "ref"
-    assert _invoke(["batch", str(mixed), "-o", str(ref), *FAST]) == 1
+    assert invoke(["batch", str(mixed), "-o", str(ref), *FAST]) == 1
     _assert_same_tables(out, ref)
 
 
-def test_an_input_whose_worker_dies_too_often_is_recorded_failed(cluster, mixed, tmp_path):
+def test_an_input_whose_worker_dies_too_often_is_recorded_failed(invoke, cluster, mixed, tmp_path):
     (Path(cluster["hook"]) / "armed").touch()
     out = tmp_path / "out"
-    assert _invoke(["batch", str(mixed), "-o", str(out), *RAY, "--max-retries", "0", *FAST]) == 1
+    assert invoke(["batch", str(mixed), "-o", str(out), *RAY, "--max-retries", "0", *FAST]) == 1
     failed = [r for r in latest_records(out).values() if r["status"] == FAILED]
     died = [r for r in failed if "its worker died, 1 attempt (" in r["error"]]
     assert len(died) == 1, [r["error"] for r in failed]
@@ -152,7 +142,7 @@ def test_an_input_whose_worker_dies_too_often_is_recorded_failed(cluster, mixed,
 
 
 def test_a_worker_that_cannot_build_its_stages_stops_the_run_with_exit_2(
-    cluster, mixed, tmp_path, capsys
+    invoke, cluster, mixed, tmp_path, capsys
 ):
     import torch
 
@@ -160,7 +150,7 @@ def test_a_worker_that_cannot_build_its_stages_stops_the_run_with_exit_2(
         pytest.skip("needs a machine without CUDA (the workers' --device cuda must fail)")
     out = tmp_path / "out"  # the driver checks the model on the CPU; the workers fail
     args = [*FAST[:-3], "--device", "cuda", "-q"]
-    assert _invoke(["batch", str(mixed), "-o", str(out), *RAY, *args]) == 2
+    assert invoke(["batch", str(mixed), "-o", str(out), *RAY, *args]) == 2
     err = capsys.readouterr().err
     assert "a Ray worker could not start: device 'cuda'" in err and err.count("\n") <= 2, err
     assert read_run_log(run_log_path(out)) == []
@@ -224,7 +214,7 @@ def test_ctrl_c_kills_the_workers_and_records_nothing_unfinished(cluster, eight,
 
 
 def test_a_driver_killed_with_sigkill_then_resumed_equals_an_uninterrupted_run(
-    cluster, eight, tmp_path
+    invoke, cluster, eight, tmp_path
 ):
     root, ref, killed = eight, tmp_path / "ref", tmp_path / "killed"
     proc = _driver(root, killed, cluster["address"], signal.SIGKILL)
@@ -236,8 +226,8 @@ def test_a_driver_killed_with_sigkill_then_resumed_equals_an_uninterrupted_run(
         json.loads(run.read_text())
     _wait_for_idle_cluster(60)
 
-    assert _invoke(["batch", str(root), "-o", str(killed), *RAY, *FAST]) == 0
-    assert _invoke(["batch", str(root), "-o", str(ref), *FAST]) == 0
+    assert invoke(["batch", str(root), "-o", str(killed), *RAY, *FAST]) == 0
+    assert invoke(["batch", str(root), "-o", str(ref), *FAST]) == 0
     latest = latest_records(killed)
     assert latest[before[0]["input"]]["status"] == SKIPPED
     assert all(r["status"] in (DONE, SKIPPED) for r in latest.values()) and len(latest) == 8
